@@ -1,0 +1,54 @@
+"""What the capture and playback threads need from a device, whatever the device is.
+
+Implementations: ALSA (`alsa.py`), WAV files (`wavfile.py`). The threads own the
+device objects; nothing else touches them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+RATE = 16000  # the speaker's internal rate: 16 kHz, s16le, mono
+SAMPLE_BYTES = 2
+
+
+def frame_bytes(frame_ms: int, rate: int = RATE) -> int:
+    return rate * frame_ms // 1000 * SAMPLE_BYTES
+
+
+class DeviceError(OSError):
+    """The device is missing, busy or vanished. The message names the device."""
+
+
+class AudioSource(Protocol):
+    """A microphone. `read` blocks until one frame is ready, at real time for real devices."""
+
+    name: str
+
+    def read(self) -> bytes:
+        """One frame: 16 kHz s16le mono, exactly frame_bytes(frame_ms). Raises DeviceError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class AudioSink(Protocol):
+    """A speaker. `write` blocks while the device buffer is full (that is the pacing)."""
+
+    name: str
+    rate: int  # the device's own rate; the player resamples to it
+    period_frames: int  # samples per write that keep the device fed without stalling
+
+    def write(self, pcm: bytes) -> None:
+        """Play s16le mono at `rate`. Raises DeviceError."""
+        ...
+
+    def drop(self) -> None:
+        """Discard whatever the device still holds, at once (barge-in)."""
+        ...
+
+    def delay_s(self) -> float:
+        """Audio written but not yet heard, in seconds (for echo alignment and metrics)."""
+        ...
+
+    def close(self) -> None: ...

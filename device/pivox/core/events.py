@@ -1,0 +1,196 @@
+"""Events the machine consumes and actions it emits.
+
+Frozen dataclasses only: they cross threads and land in logs, so nothing in here may
+hold a socket, a device handle or a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------- events (inputs)
+
+
+@dataclass(frozen=True)
+class AudioReady:
+    """Capture and the wake engine are running (sent once at start and after a device recovers)."""
+
+
+@dataclass(frozen=True)
+class WakeDetected:
+    keyword: str
+
+
+@dataclass(frozen=True)
+class TalkPressed:
+    """The talk button, or `pivox talk`: start a conversation, or end the current one."""
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """The local voice activity detector heard the user start speaking."""
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The local voice activity detector heard the user stop speaking."""
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    """The session is set up (setupComplete received) and accepts audio."""
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    """The session is gone or could not be opened.
+
+    `config_error` is true for failures a retry with the same settings cannot fix
+    (close codes 1007/1008, a rejected API key).
+    """
+
+    reason: str
+    config_error: bool = False
+
+
+@dataclass(frozen=True)
+class AudioOut:
+    """A chunk of the model's spoken reply: s16le mono at 24 kHz."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The server stopped generating because the user spoke over the reply."""
+
+
+@dataclass(frozen=True)
+class GenerationComplete:
+    """The model has produced all of this turn's audio (some may still be in flight)."""
+
+
+@dataclass(frozen=True)
+class TurnComplete:
+    """The model's turn is over; nothing more arrives for it."""
+
+
+@dataclass(frozen=True)
+class PlaybackDrained:
+    """Everything queued for the speaker has been played (after FinishPlayback)."""
+
+
+@dataclass(frozen=True)
+class MuteSet:
+    """Privacy mute switched on or off (button or control socket)."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class DeviceFailed:
+    """An audio device is missing, busy or vanished. `device` names it for the journal."""
+
+    device: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """The current state's deadline has passed. The loop sends it; the machine checks it."""
+
+
+Event = (
+    AudioReady
+    | WakeDetected
+    | TalkPressed
+    | SpeechStarted
+    | SpeechEnded
+    | LinkUp
+    | LinkDown
+    | AudioOut
+    | Interrupted
+    | GenerationComplete
+    | TurnComplete
+    | PlaybackDrained
+    | MuteSet
+    | DeviceFailed
+    | Timeout
+)
+
+EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
+
+# ---------------------------------------------------------------- actions (outputs)
+
+
+@dataclass(frozen=True)
+class OpenLink:
+    """Connect (or keep connecting, with backoff) to the realtime model."""
+
+
+@dataclass(frozen=True)
+class CloseLink:
+    """Close the session politely; the resumption handle is kept for the next one."""
+
+
+@dataclass(frozen=True)
+class StartUplink:
+    """Stream microphone audio to the link, starting with the pre-roll ring."""
+
+
+@dataclass(frozen=True)
+class StopUplink:
+    """Stop streaming microphone audio to the link."""
+
+
+@dataclass(frozen=True)
+class Play:
+    """Queue reply audio (s16le mono 24 kHz) for the speaker."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class FlushPlayback:
+    """Silence the speaker now and discard everything queued (barge-in)."""
+
+
+@dataclass(frozen=True)
+class FinishPlayback:
+    """No more reply audio is coming: play out what is queued, then report PlaybackDrained."""
+
+
+@dataclass(frozen=True)
+class PlayPrompt:
+    """Play a bundled earcon or spoken prompt: wake, offline, apology, error, mute, unmute."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SetMute:
+    """Close (or reopen) the microphone gate in the capture thread."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class ReportProblem:
+    """One journal line, and status, saying what is wrong and what the speaker does about it."""
+
+    kind: str
+    detail: str
+
+
+Action = (
+    OpenLink
+    | CloseLink
+    | StartUplink
+    | StopUplink
+    | Play
+    | FlushPlayback
+    | FinishPlayback
+    | PlayPrompt
+    | SetMute
+    | ReportProblem
+)

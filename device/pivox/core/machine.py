@@ -1,0 +1,418 @@
+"""What the speaker is doing now, and what it does next: one table, one `step` function.
+
+Pure: no I/O, no clock reads, no asyncio. The loop passes `now` (monotonic seconds) and
+sends `Timeout` whenever `now >= machine.deadline`. Every state that waits for something
+carries a deadline, so nothing waits forever; IDLE and MUTED are resting states and only
+carry a deadline while a warm session is open (to close it).
+
+The table maps (state, event type) to a small handler. Pairs not in the table are listed
+in IGNORED on purpose; tests check that the two together cover every pair.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from pivox.core import events as ev
+from pivox.core.events import Action, Event
+
+
+class State(enum.Enum):
+    BOOTING = "booting"
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    OFFLINE = "offline"
+    MUTED = "muted"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Deadlines in seconds. Defaults suit a kitchen speaker."""
+
+    boot_s: float = 20.0  # audio must start within this, or ERROR
+    no_speech_s: float = 8.0  # listening and nobody speaks: back to idle
+    max_utterance_s: float = 30.0  # listening this long: stop waiting, expect the reply
+    thinking_s: float = 10.0  # no reply this long after speech ends: apologise, idle
+    reply_gap_s: float = 10.0  # speaking, no audio and no turnComplete this long: finish
+    drain_s: float = 30.0  # speaking, turn over, speaker never drains: give up
+    follow_up_s: float = 0.0  # after a reply, keep listening this long (0: back to idle)
+    keep_warm_s: float = 60.0  # idle with an open session: close it after this
+    offline_recheck_s: float = 30.0  # offline: nudge the link this often
+    error_retry_s: float = 60.0  # error on a configuration failure: retry this slowly
+
+
+@dataclass(frozen=True)
+class Machine:
+    state: State = State.BOOTING
+    deadline: float | None = None
+    link_up: bool = False
+    heard_speech: bool = False  # LISTENING: the user has spoken in this turn
+    discard_reply: bool = False  # after a local barge-in: drop the old turn's audio
+    turn_done: bool = False  # SPEAKING: turnComplete seen, waiting for the speaker to drain
+    reason: str = ""  # OFFLINE/ERROR: why, for status and the journal
+    error_kind: str = ""  # ERROR: "device" or "link"
+
+
+Handler = Callable[[Machine, Event, float, Timings], tuple[Machine, list[Action]]]
+
+CONVERSATION = (State.LISTENING, State.THINKING, State.SPEAKING)
+
+
+def initial(now: float, timings: Timings) -> Machine:
+    return Machine(State.BOOTING, deadline=now + timings.boot_s)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _idle(m: Machine, now: float, t: Timings, actions: list[Action]) -> tuple[Machine, list]:
+    deadline = now + t.keep_warm_s if m.link_up else None
+    return Machine(State.IDLE, deadline, link_up=m.link_up), actions
+
+
+def _listen(m: Machine, now: float, t: Timings, actions: list[Action], **kw: bool):
+    return (
+        replace(m, state=State.LISTENING, deadline=now + t.no_speech_s, heard_speech=False,
+                turn_done=False, **kw),
+        actions,
+    )
+
+
+def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Action]):
+    nxt = Machine(State.OFFLINE, now + t.offline_recheck_s, link_up=False, reason=reason)
+    return nxt, [*actions, ev.ReportProblem("offline", reason)]
+
+
+def _error(m: Machine, now: float, t: Timings, kind: str, reason: str, actions: list[Action]):
+    nxt = Machine(State.ERROR, now + t.error_retry_s, link_up=False, reason=reason,
+                  error_kind=kind)
+    return nxt, [*actions, ev.ReportProblem(kind, reason)]
+
+
+def _stay(m: Machine, *actions: Action) -> tuple[Machine, list[Action]]:
+    return m, list(actions)
+
+
+# ------------------------------------------------------------------ handlers
+
+
+def boot_ready(m, e, now, t):
+    return _idle(replace(m, link_up=False), now, t, [ev.OpenLink()])
+
+
+def boot_timeout(m, e, now, t):
+    return _error(m, now, t, "device", "audio did not start", [])
+
+
+def wake(m, e, now, t):
+    actions: list[Action] = [ev.PlayPrompt("wake")]
+    if not m.link_up:
+        actions.append(ev.OpenLink())
+    actions.append(ev.StartUplink())
+    return _listen(m, now, t, actions, discard_reply=False)
+
+
+def link_up(m, e, now, t):
+    nxt = replace(m, link_up=True)
+    if m.state is State.IDLE:
+        nxt = replace(nxt, deadline=now + t.keep_warm_s)
+    return nxt, []
+
+
+def link_up_recovered(m, e, now, t):
+    return _idle(replace(m, link_up=True), now, t, [])
+
+
+def link_down_quiet(m, e: ev.LinkDown, now, t):
+    """Lost the link while nothing depends on it: show it, keep retrying."""
+    if e.config_error:
+        return _error(m, now, t, "link", e.reason, [])
+    return _offline(m, now, t, e.reason, [])
+
+
+def link_down_in_conversation(m, e: ev.LinkDown, now, t):
+    actions: list[Action] = [ev.StopUplink(), ev.FlushPlayback()]
+    if e.config_error:
+        return _error(m, now, t, "link", e.reason, [*actions, ev.PlayPrompt("error")])
+    return _offline(m, now, t, e.reason, [*actions, ev.PlayPrompt("offline")])
+
+
+def link_flag_down(m, e, now, t):
+    return replace(m, link_up=False), []
+
+
+def idle_timeout(m, e, now, t):
+    return Machine(State.IDLE, None, link_up=False), [ev.CloseLink()]
+
+
+def mute(m, e: ev.MuteSet, now, t):
+    if not e.on:
+        return _stay(m)
+    actions: list[Action] = [ev.SetMute(True), ev.PlayPrompt("mute")]
+    if m.state in CONVERSATION:
+        actions[:0] = [ev.FlushPlayback(), ev.StopUplink()]
+    return Machine(State.MUTED, None, link_up=m.link_up), actions
+
+
+def unmute(m, e: ev.MuteSet, now, t):
+    if e.on:
+        return _stay(m)
+    return _idle(m, now, t, [ev.SetMute(False), ev.PlayPrompt("unmute")])
+
+
+def device_failed(m, e: ev.DeviceFailed, now, t):
+    actions: list[Action] = []
+    if m.state in CONVERSATION:
+        actions = [ev.StopUplink(), ev.FlushPlayback()]
+    return _error(m, now, t, "device", f"{e.device}: {e.reason}", actions)
+
+
+def device_failed_muted(m, e: ev.DeviceFailed, now, t):
+    return _stay(m, ev.ReportProblem("device", f"{e.device}: {e.reason}"))
+
+
+def speech_started(m, e, now, t):
+    return replace(m, state=State.LISTENING, heard_speech=True,
+                   deadline=now + t.max_utterance_s), []
+
+
+def speech_ended(m, e, now, t):
+    if not m.heard_speech:
+        return _stay(m)
+    return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
+
+
+def first_audio(m, e: ev.AudioOut, now, t):
+    if m.discard_reply:
+        return _stay(m)
+    return (replace(m, state=State.SPEAKING, deadline=now + t.reply_gap_s, turn_done=False),
+            [ev.Play(e.pcm)])
+
+
+def more_audio(m, e: ev.AudioOut, now, t):
+    return replace(m, deadline=now + t.reply_gap_s, turn_done=False), [ev.Play(e.pcm)]
+
+
+def end_discard(m, e, now, t):
+    """The server closed the turn we barged into: its audio is welcome again."""
+    return replace(m, discard_reply=False), []
+
+
+def thinking_turn_complete(m, e, now, t):
+    if m.discard_reply:
+        return end_discard(m, e, now, t)
+    # The model ended its turn without speaking (nothing to say, or a silent tool call).
+    return _idle(m, now, t, [ev.StopUplink()])
+
+
+def listening_timeout(m, e, now, t):
+    if m.heard_speech:  # talked for max_utterance_s: stop waiting for the end, await reply
+        return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
+    return _idle(m, now, t, [ev.StopUplink()])
+
+
+def thinking_timeout(m, e, now, t):
+    return _idle(m, now, t, [ev.StopUplink(), ev.PlayPrompt("apology")])
+
+
+def cancel(m, e, now, t):
+    return _idle(m, now, t, [ev.StopUplink(), ev.FlushPlayback()])
+
+
+def restart_listening(m, e, now, t):
+    return _listen(m, now, t, [ev.PlayPrompt("wake")], discard_reply=m.discard_reply)
+
+
+def turn_complete(m, e, now, t):
+    return replace(m, turn_done=True, deadline=now + t.drain_s), [ev.FinishPlayback()]
+
+
+def drained(m, e, now, t):
+    if not m.turn_done:  # ran dry mid-reply (slow network): keep waiting for audio
+        return _stay(m)
+    if t.follow_up_s > 0:
+        nxt, actions = _listen(m, now, t, [], discard_reply=False)
+        return replace(nxt, deadline=now + t.follow_up_s), actions
+    return _idle(m, now, t, [ev.StopUplink()])
+
+
+def interrupted(m, e, now, t):
+    nxt = replace(m, state=State.LISTENING, heard_speech=True, discard_reply=False,
+                  turn_done=False, deadline=now + t.max_utterance_s)
+    return nxt, [ev.FlushPlayback()]
+
+
+def barge_in(m, e, now, t):
+    """The wake word during a reply: stop at once; drop the rest of the old turn."""
+    return _listen(m, now, t, [ev.FlushPlayback(), ev.PlayPrompt("wake")], discard_reply=True)
+
+
+def speaking_timeout(m, e, now, t):
+    if m.turn_done:
+        return _idle(m, now, t, [ev.FlushPlayback(), ev.StopUplink()])
+    return replace(m, turn_done=True, deadline=now + t.drain_s), [ev.FinishPlayback()]
+
+
+def offline_wake(m, e, now, t):
+    return _stay(m, ev.PlayPrompt("offline"), ev.OpenLink())
+
+
+def offline_link_down(m, e: ev.LinkDown, now, t):
+    if e.config_error:
+        return _error(m, now, t, "link", e.reason, [])
+    return replace(m, reason=e.reason), []
+
+
+def offline_timeout(m, e, now, t):
+    return replace(m, deadline=now + t.offline_recheck_s), [ev.OpenLink()]
+
+
+def error_audio_ready(m, e, now, t):
+    if m.error_kind != "device":
+        return _stay(m)
+    return _idle(Machine(State.IDLE), now, t, [ev.OpenLink()])
+
+
+def error_link_up(m, e, now, t):
+    if m.error_kind != "link":
+        return replace(m, link_up=True), []
+    return _idle(replace(m, link_up=True), now, t, [])
+
+
+def error_timeout(m, e, now, t):
+    actions: list[Action] = [ev.OpenLink()] if m.error_kind == "link" else []
+    return replace(m, deadline=now + t.error_retry_s), actions
+
+
+def error_wake(m, e, now, t):
+    return _stay(m, ev.PlayPrompt("error"))
+
+
+def error_device(m, e: ev.DeviceFailed, now, t):
+    return replace(m, reason=f"{e.device}: {e.reason}", error_kind="device"), []
+
+
+def remind_muted(m, e, now, t):
+    return _stay(m, ev.PlayPrompt("mute"))
+
+
+# ------------------------------------------------------------------ the table
+
+S = State
+TRANSITIONS: dict[tuple[State, type], Handler] = {
+    (S.BOOTING, ev.AudioReady): boot_ready,
+    (S.BOOTING, ev.Timeout): boot_timeout,
+    (S.BOOTING, ev.DeviceFailed): device_failed,
+    (S.BOOTING, ev.MuteSet): mute,
+    (S.IDLE, ev.WakeDetected): wake,
+    (S.IDLE, ev.TalkPressed): wake,
+    (S.IDLE, ev.LinkUp): link_up,
+    (S.IDLE, ev.LinkDown): link_down_quiet,
+    (S.IDLE, ev.Timeout): idle_timeout,
+    (S.IDLE, ev.MuteSet): mute,
+    (S.IDLE, ev.DeviceFailed): device_failed,
+    (S.LISTENING, ev.SpeechStarted): speech_started,
+    (S.LISTENING, ev.SpeechEnded): speech_ended,
+    (S.LISTENING, ev.AudioOut): first_audio,
+    (S.LISTENING, ev.Interrupted): end_discard,
+    (S.LISTENING, ev.TurnComplete): end_discard,
+    (S.LISTENING, ev.LinkUp): link_up,
+    (S.LISTENING, ev.LinkDown): link_down_in_conversation,
+    (S.LISTENING, ev.TalkPressed): cancel,
+    (S.LISTENING, ev.Timeout): listening_timeout,
+    (S.LISTENING, ev.MuteSet): mute,
+    (S.LISTENING, ev.DeviceFailed): device_failed,
+    (S.THINKING, ev.AudioOut): first_audio,
+    (S.THINKING, ev.SpeechStarted): speech_started,
+    (S.THINKING, ev.Interrupted): end_discard,
+    (S.THINKING, ev.TurnComplete): thinking_turn_complete,
+    (S.THINKING, ev.LinkUp): link_up,
+    (S.THINKING, ev.LinkDown): link_down_in_conversation,
+    (S.THINKING, ev.WakeDetected): restart_listening,
+    (S.THINKING, ev.TalkPressed): cancel,
+    (S.THINKING, ev.Timeout): thinking_timeout,
+    (S.THINKING, ev.MuteSet): mute,
+    (S.THINKING, ev.DeviceFailed): device_failed,
+    (S.SPEAKING, ev.AudioOut): more_audio,
+    (S.SPEAKING, ev.TurnComplete): turn_complete,
+    (S.SPEAKING, ev.PlaybackDrained): drained,
+    (S.SPEAKING, ev.Interrupted): interrupted,
+    (S.SPEAKING, ev.WakeDetected): barge_in,
+    (S.SPEAKING, ev.TalkPressed): cancel,
+    (S.SPEAKING, ev.LinkUp): link_up,
+    (S.SPEAKING, ev.LinkDown): link_down_in_conversation,
+    (S.SPEAKING, ev.Timeout): speaking_timeout,
+    (S.SPEAKING, ev.MuteSet): mute,
+    (S.SPEAKING, ev.DeviceFailed): device_failed,
+    (S.OFFLINE, ev.WakeDetected): offline_wake,
+    (S.OFFLINE, ev.TalkPressed): offline_wake,
+    (S.OFFLINE, ev.LinkUp): link_up_recovered,
+    (S.OFFLINE, ev.LinkDown): offline_link_down,
+    (S.OFFLINE, ev.Timeout): offline_timeout,
+    (S.OFFLINE, ev.MuteSet): mute,
+    (S.OFFLINE, ev.DeviceFailed): device_failed,
+    (S.MUTED, ev.MuteSet): unmute,
+    (S.MUTED, ev.TalkPressed): remind_muted,
+    (S.MUTED, ev.LinkUp): link_up,
+    (S.MUTED, ev.LinkDown): link_flag_down,
+    (S.MUTED, ev.DeviceFailed): device_failed_muted,
+    (S.ERROR, ev.AudioReady): error_audio_ready,
+    (S.ERROR, ev.LinkUp): error_link_up,
+    (S.ERROR, ev.Timeout): error_timeout,
+    (S.ERROR, ev.WakeDetected): error_wake,
+    (S.ERROR, ev.TalkPressed): error_wake,
+    (S.ERROR, ev.DeviceFailed): error_device,
+    (S.ERROR, ev.MuteSet): mute,
+}
+
+# Pairs that change nothing, each for a reason a reader can check.
+IGNORED: dict[tuple[State, type], str] = {}
+
+
+def _ignore(states: tuple[State, ...], events: tuple[type, ...], why: str) -> None:
+    for s in states:
+        for e in events:
+            if (s, e) not in TRANSITIONS:
+                IGNORED[(s, e)] = why
+
+
+_ignore((S.IDLE, S.OFFLINE, S.MUTED, S.ERROR, S.BOOTING),
+        (ev.AudioOut, ev.Interrupted, ev.GenerationComplete, ev.TurnComplete),
+        "late server content for a conversation that is already over")
+_ignore(tuple(State), (ev.PlaybackDrained,), "playback only matters at the end of a reply")
+_ignore(tuple(State), (ev.GenerationComplete,),
+        "audio may still be in flight; turnComplete ends the turn")
+_ignore(tuple(State), (ev.SpeechStarted, ev.SpeechEnded),
+        "local speech detection only steers listening and thinking; while speaking the "
+        "server decides whether the user interrupts")
+_ignore(tuple(State), (ev.AudioReady,), "audio is already running")
+_ignore((S.BOOTING,), (ev.LinkUp, ev.LinkDown, ev.WakeDetected, ev.TalkPressed),
+        "nothing can happen before audio runs")
+_ignore((S.LISTENING,), (ev.WakeDetected,), "already listening")
+_ignore((S.MUTED,), (ev.WakeDetected,), "the microphone is gated; a detection cannot be real")
+_ignore((S.MUTED,), (ev.Timeout,), "muted is a resting state with no deadline")
+_ignore((S.ERROR,), (ev.LinkDown,), "already in error; the retry timer runs")
+
+
+def step(m: Machine, event: Event, now: float, timings: Timings) -> tuple[Machine, list[Action]]:
+    """Apply one event. Returns the new machine and the actions to carry out, in order."""
+    if isinstance(event, ev.Timeout) and (m.deadline is None or now < m.deadline):
+        return m, []
+    handler = TRANSITIONS.get((m.state, type(event)))
+    if handler is None:
+        return m, []
+    return handler(m, event, now, timings)
+
+
+def uplink_gated(m: Machine, full_duplex: bool) -> bool:
+    """Whether microphone audio is held back from the link in this state.
+
+    Without a converged echo canceller the speaker would hear its own reply and interrupt
+    itself, so audio to the link pauses while speaking (the wake word still barges in).
+    """
+    return m.state is State.SPEAKING and not full_duplex
