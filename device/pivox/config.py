@@ -8,10 +8,12 @@ only by the session adapter, at connect time.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import tomllib
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,7 @@ class ConfigError(ValueError):
 
 
 def _opt(default: Any, expected: str = "", check: Any = None, **kw: Any) -> Any:
-    meta = {"expected": expected, "check": check}
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta, **kw)
+    return field(default=default, metadata={"expected": expected, "check": check}, **kw)
 
 
 def _range(lo: float, hi: float) -> Any:
@@ -137,7 +136,7 @@ class ConversationConfig:
 @dataclass(frozen=True)
 class LedConfig:
     kind: str = _opt("none", "one of none, gpio, rgb", _one_of("none", "gpio", "rgb"))
-    pins: list[int] = _opt([], "a list of BCM pin numbers",
+    pins: tuple[int, ...] = _opt((), "a list of BCM pin numbers",
                            lambda v: all(0 <= p <= 27 for p in v))
     active_high: bool = _opt(True, "true or false")
 
@@ -189,11 +188,11 @@ def _convert(file: str, key: str, tp: Any, value: Any, expected: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(file, key, want, value)
         return value
-    if typing.get_origin(tp) is list:
-        (inner,) = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        inner = typing.get_args(tp)[0]
         if not isinstance(value, list):
             raise ConfigError(file, key, want, value)
-        return [_convert(file, f"{key}[{i}]", inner, v, want) for i, v in enumerate(value)]
+        return tuple(_convert(file, f"{key}[{i}]", inner, v, want) for i, v in enumerate(value))
     raise TypeError(f"unsupported config type {tp}")  # a bug in this module
 
 
@@ -261,4 +260,17 @@ def _check_model(cfg: Config, file: str) -> Config:
     for key, is_set, allowed in rules:
         if is_set and not allowed:
             raise ConfigError(file, key, f"unset: model {link.model} does not support it")
+    host = urllib.parse.urlsplit(link.url).hostname or ""
+    if link.url.startswith("ws://") and not link.allow_insecure and not is_loopback(host):
+        raise ConfigError(file, "link.url", "wss:// for a non-loopback host (or set "
+                          "link.allow_insecure = true)", link.url)
     return dataclasses.replace(cfg, warnings=tuple(warnings))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,5 @@
+import sys
+
+from pivox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""ALSA microphone and speaker through pyalsaaudio (real libasound).
+
+Capture converts whatever the array delivers (16/44.1/48 kHz, 1-8 channels, S16_LE,
+S32_LE or S24_3LE) to the speaker's internal 16 kHz s16 mono: one channel by index, or all
+mixed; soxr resamples. An overrun is counted and capture carries on. A missing, busy or
+vanished device raises DeviceError naming it; the capture thread decides when to retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+
+import alsaaudio
+import numpy as np
+import soxr
+
+from pivox.audio.base import RATE, DeviceError, frame_bytes
+
+FORMATS = {
+    "S16_LE": (alsaaudio.PCM_FORMAT_S16_LE, 2),
+    "S32_LE": (alsaaudio.PCM_FORMAT_S32_LE, 4),
+    "S24_3LE": (alsaaudio.PCM_FORMAT_S24_3LE, 3),
+}
+
+
+def to_float(raw: bytes, fmt: str, channels: int) -> np.ndarray:
+    """Interleaved device samples to float32 in [-1, 1), shape (frames, channels)."""
+    if fmt == "S16_LE":
+        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    elif fmt == "S32_LE":
+        x = np.frombuffer(raw, dtype="<i4").astype(np.float32) / 2147483648.0
+    else:  # S24_3LE: three bytes per sample, little-endian, sign-extended
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        v = np.where(v & 0x800000, v - 0x1000000, v)
+        x = v.astype(np.float32) / 8388608.0
+    n = len(x) // channels
+    return x[: n * channels].reshape(n, channels)
+
+
+def to_s16(x: np.ndarray) -> bytes:
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+
+class AlsaSource:
+    def __init__(self, device: str, rate: int, channels: int, fmt: str, channel: int,
+                 period_ms: int, frame_ms: int) -> None:
+        self.name = device
+        self._fmt, self._channels, self._channel, self._rate = fmt, channels, channel, rate
+        self._frame = frame_bytes(frame_ms)
+        self._period = rate * period_ms // 1000
+        self._resampler = soxr.ResampleStream(rate, RATE, 1, dtype="float32") \
+            if rate != RATE else None
+        self._pending = b""
+        self.overruns = 0
+        alsa_fmt, _ = FORMATS[fmt]
+        try:
+            self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=device,
+                                      rate=rate, channels=channels, format=alsa_fmt,
+                                      periodsize=self._period, periods=4)
+        except alsaaudio.ALSAAudioError as exc:
+            raise DeviceError(f"microphone {device!r}: {exc}") from None
+
+    def read(self) -> bytes:
+        while len(self._pending) < self._frame:
+            try:
+                n, raw = self._pcm.read()
+            except alsaaudio.ALSAAudioError as exc:
+                raise DeviceError(f"microphone {self.name!r}: {exc}") from None
+            if n == -errno.EPIPE or n < 0:
+                self.overruns += 1  # pyalsaaudio has already re-prepared the stream
+                continue
+            if n == 0:
+                continue
+            x = to_float(raw, self._fmt, self._channels)
+            mono = x.mean(axis=1) if self._channel < 0 else x[:, min(self._channel,
+                                                                   self._channels - 1)]
+            if self._resampler is not None:
+                mono = self._resampler.resample_chunk(mono)
+            self._pending += to_s16(mono)
+        out, self._pending = self._pending[: self._frame], self._pending[self._frame :]
+        return out
+
+    def close(self) -> None:
+        self._pcm.close()
+
+
+class AlsaSink:
+    def __init__(self, device: str, rate: int, channels: int = 1, period_ms: int = 20,
+                 periods: int = 4) -> None:
+        self.name = device
+        self.rate = rate
+        self.channels = channels
+        self.period_frames = rate * period_ms // 1000
+        self._periods = periods
+        self.underruns = 0
+        try:
+            self._pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device=device,
+                                      rate=rate, channels=channels,
+                                      format=alsaaudio.PCM_FORMAT_S16_LE,
+                                      periodsize=self.period_frames, periods=periods)
+        except alsaaudio.ALSAAudioError as exc:
+            raise DeviceError(f"speaker {device!r}: {exc}") from None
+
+    def write(self, pcm: bytes) -> None:
+        if self.channels == 2:
+            mono = np.frombuffer(pcm, dtype="<i2")
+            pcm = np.repeat(mono, 2).tobytes()
+        try:
+            n = self._pcm.write(pcm)
+        except alsaaudio.ALSAAudioError as exc:
+            raise DeviceError(f"speaker {self.name!r}: {exc}") from None
+        if n < 0:
+            self.underruns += 1
+
+    def drop(self) -> None:
+        with contextlib.suppress(alsaaudio.ALSAAudioError):
+            self._pcm.drop()
+
+    def delay_s(self) -> float:
+        try:
+            avail = self._pcm.avail()
+        except alsaaudio.ALSAAudioError:
+            return 0.0
+        queued = self.period_frames * self._periods - max(0, avail)
+        return max(0, queued) / self.rate
+
+    def close(self) -> None:
+        self._pcm.close()

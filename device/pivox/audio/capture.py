@@ -1,0 +1,111 @@
+"""The capture thread: microphone -> privacy gate -> wake engine -> speech detector -> loop.
+
+It never waits on the network: frames go to the loop through a bounded hand-off that drops
+the oldest when the loop is behind. A device failure is reported once, then the device is
+reopened on a slow timer until it comes back, without restarting the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pivox.audio.base import AudioSource, DeviceError
+from pivox.audio.handoff import Handoff
+from pivox.audio.vad import SpeechDetector
+from pivox.core import events as ev
+from pivox.wake.base import WakeEngine
+
+log = logging.getLogger("pivox.capture")
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One frame, or one event, from the capture thread. `t` is when the frame completed."""
+
+    t: float
+    pcm: bytes = b""
+    event: ev.Event | None = None
+
+
+class Capture:
+    def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
+                 out: Handoff[Captured], retry_s: float = 2.0,
+                 speech: SpeechDetector | None = None) -> None:
+        self._open_source = open_source
+        self._wake = wake
+        self._out = out
+        self._retry_s = retry_s
+        self._speech = speech or SpeechDetector()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pivox-capture", daemon=True)
+        self.muted = False  # set from the loop; read here (a bool store is atomic)
+        self.detect_speech = False  # set from the loop while a conversation listens
+        self.frames = 0
+        self.muted_frames = 0
+        self.last_frame_at = 0.0
+        self.last_wake: tuple[str, float] | None = None
+        self.device = ""
+        self.overruns = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        failed = False
+        while not self._stop.is_set():
+            try:
+                source = self._open_source()
+            except DeviceError as exc:
+                if not failed:
+                    self._out.put(Captured(time.monotonic(), event=ev.DeviceFailed(
+                        "microphone", str(exc))))
+                    failed = True
+                self._stop.wait(self._retry_s)
+                continue
+            self.device = source.name
+            failed = False
+            self._out.put(Captured(time.monotonic(), event=ev.AudioReady()))
+            try:
+                self._stream(source)
+            except DeviceError as exc:
+                self._out.put(Captured(time.monotonic(), event=ev.DeviceFailed(
+                    "microphone", str(exc))))
+                failed = True
+                self._stop.wait(self._retry_s)
+            finally:
+                source.close()
+
+    def _stream(self, source: AudioSource) -> None:
+        speaking = False
+        while not self._stop.is_set():
+            pcm = source.read()
+            now = time.monotonic()
+            self.last_frame_at = now
+            self.frames += 1
+            self.overruns = getattr(source, "overruns", 0)
+            if self.muted:  # privacy: a muted frame goes nowhere, not even the wake engine
+                self.muted_frames += 1
+                continue
+            keyword = self._wake.process(pcm)
+            if keyword:
+                self.last_wake = (keyword, now)
+                self._out.put(Captured(now, event=ev.WakeDetected(keyword)))
+            if self.detect_speech:
+                edge = self._speech.process(pcm)
+                if edge == "start":
+                    self._out.put(Captured(now, event=ev.SpeechStarted()))
+                elif edge == "end":
+                    self._out.put(Captured(now, event=ev.SpeechEnded()))
+                speaking = True
+            elif speaking:
+                self._speech.reset()
+                speaking = False
+            self._out.put(Captured(now, pcm=pcm))

@@ -1,0 +1,175 @@
+"""The playback thread: a small jitter buffer in front of the speaker.
+
+Reply audio (24 kHz) and prompts are resampled once with soxr to the device rate and
+queued as labelled segments. The thread keeps the device fed with silence between replies
+(no start/stop pops on I2S amplifiers), starts a reply once `jitter_ms` is buffered (or the
+turn is known complete), and on `flush` drops everything within one period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import soxr
+
+from pivox.audio.base import AudioSink, DeviceError
+
+log = logging.getLogger("pivox.playback")
+REPLY_RATE = 24000
+
+
+@dataclass
+class Segment:
+    label: str  # "reply" or "prompt:NAME"
+    pcm: bytearray
+    started: bool = False
+
+
+@dataclass
+class PlaybackStats:
+    first_reply_write: float | None = None  # monotonic time the first reply sample was written
+    reply_samples: int = 0
+    prompts_played: list[str] = field(default_factory=list)
+    underruns: int = 0
+    flushes: int = 0
+    level: float = 0.0  # RMS of the last written period, 0..1 (for the LEDs)
+
+
+class Player:
+    def __init__(self, open_sink: Callable[[], AudioSink], volume: float = 0.8,
+                 jitter_ms: int = 60, on_drained: Callable[[], None] | None = None,
+                 on_failed: Callable[[str], None] | None = None) -> None:
+        self._open_sink = open_sink
+        self.volume = volume
+        self._jitter_ms = jitter_ms
+        self._on_drained = on_drained or (lambda: None)
+        self._on_failed = on_failed or (lambda reason: None)
+        self._lock = threading.Lock()
+        self._segments: deque[Segment] = deque()
+        self._finishing = False
+        self._flush = False
+        self._stop = threading.Event()
+        self._resampler: soxr.ResampleStream | None = None
+        self.stats = PlaybackStats()
+        self.sink: AudioSink | None = None
+        self._thread = threading.Thread(target=self._run, name="pivox-playback", daemon=True)
+
+    # -- loop side
+    def start(self) -> None:
+        self.sink = self._open_sink()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        if self.sink is not None:
+            self.sink.close()
+
+    def play(self, pcm24k: bytes, label: str = "reply") -> None:
+        pcm = self._convert(pcm24k, label == "reply")
+        with self._lock:
+            if self._segments and self._segments[-1].label == label == "reply":
+                self._segments[-1].pcm += pcm
+            else:
+                self._segments.append(Segment(label, bytearray(pcm)))
+            if label == "reply":
+                self._finishing = False
+
+    def finish(self) -> None:
+        """The reply is complete: play out what is queued, then call on_drained."""
+        with self._lock:
+            self._finishing = True
+
+    def flush(self) -> None:
+        """Barge-in: silence now. Queued audio is discarded, the device buffer dropped."""
+        with self._lock:
+            self._segments.clear()
+            self._finishing = False
+            self._flush = True
+            self._resampler = None
+            self.stats.flushes += 1
+
+    def buffered_ms(self) -> float:
+        if self.sink is None:
+            return 0.0
+        with self._lock:
+            n = sum(len(s.pcm) for s in self._segments)
+        return n / 2 / self.sink.rate * 1000
+
+    # -- internals
+    def _convert(self, pcm24k: bytes, stream: bool) -> bytes:
+        assert self.sink is not None
+        x = np.frombuffer(pcm24k, dtype="<i2").astype(np.float32) / 32768.0
+        if self.sink.rate != REPLY_RATE:
+            if stream:  # reply chunks: keep filter state across chunks (no seams)
+                with self._lock:
+                    if self._resampler is None:
+                        self._resampler = soxr.ResampleStream(REPLY_RATE, self.sink.rate, 1,
+                                                              dtype="float32")
+                    x = self._resampler.resample_chunk(x)
+            else:
+                x = soxr.resample(x, REPLY_RATE, self.sink.rate)
+        x = x * self.volume
+        return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+    def _next_period(self, nbytes: int) -> bytes | None:
+        """Up to one period of queued audio, or None to play silence."""
+        with self._lock:
+            if not self._segments:
+                return None
+            seg = self._segments[0]
+            if not seg.started and seg.label == "reply" and not self._finishing:
+                assert self.sink is not None
+                ready_ms = len(seg.pcm) / 2 / self.sink.rate * 1000
+                if ready_ms < self._jitter_ms:
+                    return None  # let the jitter buffer fill before the first sample
+            seg.started = True
+            chunk = bytes(seg.pcm[:nbytes])
+            del seg.pcm[:nbytes]
+            if not seg.pcm:
+                self._segments.popleft()
+                if seg.label.startswith("prompt:"):
+                    self.stats.prompts_played.append(seg.label.removeprefix("prompt:"))
+            if seg.label == "reply":
+                if self.stats.first_reply_write is None:
+                    self.stats.first_reply_write = time.monotonic()
+                self.stats.reply_samples += len(chunk) // 2
+            return chunk
+
+    def _run(self) -> None:
+        assert self.sink is not None
+        sink = self.sink
+        period_bytes = sink.period_frames * 2
+        silence = bytes(period_bytes)
+        while not self._stop.is_set():
+            with self._lock:
+                flush, self._flush = self._flush, False
+            if flush:
+                sink.drop()
+            chunk = self._next_period(period_bytes)
+            if chunk is None:
+                with self._lock:
+                    drained = self._finishing and not self._segments
+                    if drained:
+                        self._finishing = False
+                if drained:
+                    self._on_drained()
+                chunk = silence
+                self.stats.level = 0.0
+            else:
+                x = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
+                self.stats.level = float(np.sqrt(np.mean(x * x)) / 32768.0) if len(x) else 0.0
+                if len(chunk) < period_bytes:
+                    chunk += bytes(period_bytes - len(chunk))
+            try:
+                sink.write(chunk)
+            except DeviceError as exc:
+                log.error("speaker failed: %s", exc)
+                self._on_failed(str(exc))
+                self._stop.wait(2.0)

@@ -1,0 +1,54 @@
+"""End-of-speech detection on 16 kHz audio, in audio time (works faster than real time too).
+
+Wraps pymicro-vad's detector (10 ms steps) with the hysteresis a conversation needs:
+speech starts after `start_ms` of voice, and ends after `end_ms` of quiet.
+"""
+
+from __future__ import annotations
+
+from pymicro_vad import MicroVad
+
+STEP_BYTES = 320  # 10 ms at 16 kHz s16
+
+
+class SpeechDetector:
+    def __init__(self, threshold: float = 0.5, start_ms: int = 60, end_ms: int = 700) -> None:
+        self._vad = MicroVad()
+        self._threshold = threshold
+        self._start_steps = max(1, start_ms // 10)
+        self._end_steps = max(1, end_ms // 10)
+        self._buf = b""
+        self._voiced = 0
+        self._quiet = 0
+        self.in_speech = False
+        self.last_probability = 0.0
+
+    def process(self, pcm: bytes) -> str | None:
+        """Feed audio; returns "start" or "end" when speech begins or ends in it."""
+        self._buf += pcm
+        result: str | None = None
+        while len(self._buf) >= STEP_BYTES:
+            step, self._buf = self._buf[:STEP_BYTES], self._buf[STEP_BYTES:]
+            prob = self._vad.process_10ms(step)
+            if prob < 0:  # the detector is still filling its window
+                continue
+            self.last_probability = prob
+            if prob >= self._threshold:
+                self._voiced += 1
+                self._quiet = 0
+            else:
+                self._quiet += 1
+                self._voiced = 0
+            if not self.in_speech and self._voiced >= self._start_steps:
+                self.in_speech = True
+                result = "start"
+            elif self.in_speech and self._quiet >= self._end_steps:
+                self.in_speech = False
+                result = "end"
+        return result
+
+    def reset(self) -> None:
+        self._vad.reset()
+        self._buf = b""
+        self._voiced = self._quiet = 0
+        self.in_speech = False

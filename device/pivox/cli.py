@@ -1,0 +1,95 @@
+"""pivox run | demo | serve-reference | config check"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+
+from pivox import config as config_mod
+
+EXIT_CONFIG = 2
+
+
+def _setup_logging(level: str = "info") -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _load_config(path: str) -> config_mod.Config:
+    cfg = config_mod.load(path)
+    for warning in cfg.warnings:
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    return cfg
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.config)
+    _setup_logging(cfg.log.level)
+    from pivox.daemon import run_daemon
+
+    return run_daemon(cfg)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.path)
+    print(f"{args.path}: ok (model {cfg.link.model}, wake {cfg.wake.engine}/{cfg.wake.keyword}, "
+          f"capture {cfg.audio.capture.device}, playback {cfg.audio.playback.device})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pivox.demo import run_demo
+
+    return run_demo(json_out=args.json, out_dir=args.out)
+
+
+def cmd_serve_reference(args: argparse.Namespace) -> int:
+    _setup_logging("info")
+    from pivox.reference.server import serve_forever
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(args.host, args.port, silence_ms=args.silence_ms))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pivox", description="Voice firmware for Pi speakers.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the speaker daemon")
+    run.add_argument("--config", default=str(config_mod.DEFAULT_PATH))
+    run.set_defaults(func=cmd_run)
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a config file without running")
+    check.add_argument("path", nargs="?", default=str(config_mod.DEFAULT_PATH))
+    check.set_defaults(func=cmd_config_check)
+
+    demo = sub.add_parser("demo", help="a full conversation on recorded audio, no Pi, no cloud")
+    demo.add_argument("--json", action="store_true", help="end with one JSON object of figures")
+    demo.add_argument("--out", default="out", help="where to write what the speaker played")
+    demo.set_defaults(func=cmd_demo)
+
+    ref = sub.add_parser("serve-reference", help="the bundled Gemini Live reference server")
+    ref.add_argument("--host", default="127.0.0.1")
+    ref.add_argument("--port", type=int, default=8765)
+    ref.add_argument("--silence-ms", type=int, default=400)
+    ref.set_defaults(func=cmd_serve_reference)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except config_mod.ConfigError as exc:
+        print(f"pivox: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Builds the adapters from config, runs the loop, turns events into actions.
+
+One asyncio loop owns the machine and the link. The capture and playback threads hand
+over through bounded queues and never wait on the network. Every decision is the pure
+machine's; this module only carries out its actions and reports what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pivox.audio import earcons
+from pivox.audio.base import AudioSink, AudioSource
+from pivox.audio.capture import Capture, Captured
+from pivox.audio.handoff import Handoff
+from pivox.audio.playback import Player
+from pivox.config import Config
+from pivox.core import events as ev
+from pivox.core import machine as mc
+from pivox.hw.systemd import Notifier
+from pivox.link import codec as lc
+from pivox.link.session import LiveSession
+from pivox.wake import make_engine
+from pivox.wake.base import WakeEngine
+
+log = logging.getLogger("pivox")
+MACHINE_EVENTS = ev.EVENT_TYPES
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+def open_source(cfg: Config) -> Callable[[], AudioSource]:
+    cap, frame_ms = cfg.audio.capture, cfg.audio.frame_ms
+    if cap.device.startswith("wav:"):
+        from pivox.audio.wavfile import WavSource
+
+        return lambda: WavSource(cap.device[4:], frame_ms, realtime=cap.realtime)
+    from pivox.audio.alsa import AlsaSource
+
+    return lambda: AlsaSource(cap.device, cap.rate, cap.channels, cap.format, cap.channel,
+                              cap.period_ms, frame_ms)
+
+
+def open_sink(cfg: Config) -> Callable[[], AudioSink]:
+    pb = cfg.audio.playback
+    if pb.device.startswith("wav:"):
+        from pivox.audio.wavfile import WavSink
+
+        return lambda: WavSink(pb.device[4:], pb.rate, pb.period_ms)
+    from pivox.audio.alsa import AlsaSink
+
+    return lambda: AlsaSink(pb.device, pb.rate, pb.channels, pb.period_ms)
+
+
+def setup_options(cfg: Config) -> lc.SetupOptions:
+    link = cfg.link
+    onoff = {"": None, "on": True, "off": False}
+    return lc.SetupOptions(
+        model=link.model, voice=link.voice, system_instruction=link.system_instruction,
+        language=link.language, silence_duration_ms=link.silence_ms,
+        input_transcription=link.transcripts, output_transcription=link.transcripts,
+        context_compression=link.context_compression, thinking_level=link.thinking_level,
+        thinking_budget=None if link.thinking_budget < 0 else link.thinking_budget,
+        proactive_audio=onoff[link.proactive_audio],
+        affective_dialog=onoff[link.affective_dialog],
+    )
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, source: Callable[[], AudioSource] | None = None,
+                 sink: Callable[[], AudioSink] | None = None, wake: WakeEngine | None = None,
+                 notifier: Notifier | None = None, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.timings = cfg.conversation.timings()
+        self.started_at = clock()
+        self.m = mc.initial(self.started_at, self.timings)
+        self.notifier = notifier or Notifier()
+        self.observers: list[Observer] = []
+        self._source = source or open_source(cfg)
+        self._sink = sink or open_sink(cfg)
+        self._wake = wake or make_engine(cfg.wake.engine, cfg.wake.keyword, cfg.wake.cutoff,
+                                         cfg.wake.refractory_s)
+        frame_ms = cfg.audio.frame_ms
+        self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.audio.preroll_ms // frame_ms))
+        self.uplink = False
+        self._changed: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.capture: Capture | None = None
+        self.player: Player | None = None
+        self.session: LiveSession | None = None
+        self.frames_in: Handoff[Captured] | None = None
+        self.uplink_frames = 0
+
+    # ------------------------------------------------------------ observers
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        for obs in self.observers:
+            try:
+                obs(kind, data)
+            except Exception:  # an observer must never stop audio
+                log.exception("observer failed")
+
+    # ------------------------------------------------------------ events in
+
+    def post(self, event: object) -> None:
+        """Loop thread only. Machine events step the machine; the rest are link details."""
+        if isinstance(event, MACHINE_EVENTS):
+            self._step(event)  # type: ignore[arg-type]
+        elif isinstance(event, lc.Transcript):
+            if self.cfg.link.transcripts:
+                who = "user" if event.direction == "input" else "speaker"
+                log.info("%s said: %s", who, event.text)
+        elif isinstance(event, lc.GoAway):
+            log.info("server will close the connection in %.0f s", event.time_left_s)
+        elif isinstance(event, lc.ToolCall):
+            log.info("tool call ignored: %s", ", ".join(c.name for c in event.calls))
+
+    def post_threadsafe(self, event: object) -> None:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.post, event)
+
+    def _step(self, event: ev.Event) -> None:
+        now = self.clock()
+        before = self.m
+        self.m, actions = mc.step(self.m, event, now, self.timings)
+        if not isinstance(event, ev.AudioOut | ev.Timeout) or self.m.state is not before.state:
+            self._emit("event", name=type(event).__name__, t=now)
+        if self.m.state is not before.state:
+            log.info("state %s -> %s (%s)", before.state.value, self.m.state.value,
+                     type(event).__name__)
+            self._emit("state", state=self.m.state.value, t=now, reason=self.m.reason)
+            self.notifier.status(self.status_line())
+        for action in actions:
+            self._do(action)
+        if self._changed is not None and self.m is not before:
+            self._changed.set()
+
+    # ------------------------------------------------------------ actions out
+
+    def _do(self, action: ev.Action) -> None:
+        assert self.session is not None and self.player is not None and self.capture is not None
+        if not isinstance(action, ev.Play):
+            self._emit("action", name=type(action).__name__, t=self.clock())
+        match action:
+            case ev.Play(pcm):
+                self.player.play(pcm, "reply")
+            case ev.FlushPlayback():
+                self.player.flush()
+            case ev.FinishPlayback():
+                self.player.finish()
+            case ev.PlayPrompt(name):
+                self.player.play(earcons.sound(name), f"prompt:{name}")
+            case ev.OpenLink():
+                self.session.want(True)
+            case ev.CloseLink():
+                self.session.want(False)
+            case ev.StartUplink():
+                self.uplink = True
+                self.capture.detect_speech = True
+                for pcm in self._preroll:  # the words right after the wake word, unclipped
+                    self._send_up(pcm)
+            case ev.StopUplink():
+                self.uplink = False
+                self.capture.detect_speech = False
+                self.session.send_audio_end()
+            case ev.SetMute(on):
+                self.capture.muted = on
+                self._preroll.clear()
+            case ev.ReportProblem(kind, detail):
+                log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
+
+    def _send_up(self, pcm: bytes) -> None:
+        assert self.session is not None
+        self.session.send_audio(pcm)
+        self.uplink_frames += 1
+
+    # ------------------------------------------------------------ tasks
+
+    async def _pump_frames(self) -> None:
+        assert self.frames_in is not None
+        gated = self.cfg.conversation.full_duplex is False
+        while True:
+            item = await self.frames_in.get()
+            if item.event is not None:
+                self.post(item.event)
+                if isinstance(item.event, ev.AudioReady):
+                    self.notifier.ready(self.status_line())
+                continue
+            if self.uplink and not mc.uplink_gated(self.m, not gated):
+                self._send_up(item.pcm)
+            self._preroll.append(item.pcm)
+
+    async def _deadlines(self) -> None:
+        assert self._changed is not None
+        while True:
+            deadline = self.m.deadline
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                self._step(ev.Timeout())
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 only while the microphone delivers and this loop turns."""
+        interval = self.notifier.watchdog_s / 2
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            assert self.capture is not None
+            if self.clock() - self.capture.last_frame_at < interval or self.capture.muted:
+                self.notifier.watchdog()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        frame_ms = self.cfg.audio.frame_ms
+        self.frames_in = Handoff(self.loop, maxlen=max(10, 2000 // frame_ms))
+        self.player = Player(self._sink, volume=self.cfg.audio.playback.volume,
+                             jitter_ms=self.cfg.audio.playback.jitter_ms,
+                             on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()))
+        self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
+        self.capture = Capture(self._source, self._wake, self.frames_in)
+        self.player.start()
+        self.capture.start()
+        self._emit("state", state=self.m.state.value, t=self.clock(), reason="")
+        tasks = [asyncio.create_task(c) for c in (self.session.run(), self._pump_frames(),
+                                                  self._deadlines(), self._watchdog())]
+        try:
+            await stop.wait()
+        finally:
+            self.notifier.stopping()
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.session.close(), 2)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self.capture.stop)
+            await asyncio.to_thread(self.player.stop)
+
+    # ------------------------------------------------------------ status
+
+    def status_line(self) -> str:
+        text = self.m.state.value
+        return f"{text}: {self.m.reason}" if self.m.reason else text
+
+    def status(self) -> dict[str, Any]:
+        cap, pl, ses = self.capture, self.player, self.session
+        return {
+            "state": self.m.state.value,
+            "reason": self.m.reason,
+            "uptime_s": round(self.clock() - self.started_at, 1),
+            "link": {
+                "url": self.cfg.link.url, "model": self.cfg.link.model,
+                "connected": bool(ses and ses.stats.connected),
+                "resumable": bool(ses and ses.stats.resumable),
+                "last_error": ses.stats.last_error if ses else "",
+                "audio_dropped_ms": ses.stats.audio_dropped_ms if ses else 0,
+            },
+            "audio": {
+                "capture_device": cap.device if cap else "",
+                "playback_device": self.cfg.audio.playback.device,
+                "frames": cap.frames if cap else 0,
+                "overruns": cap.overruns if cap else 0,
+                "dropped_frames": self.frames_in.dropped if self.frames_in else 0,
+                "playback_level": round(pl.stats.level, 3) if pl else 0.0,
+                "underruns": pl.stats.underruns if pl else 0,
+            },
+            "wake": {
+                "engine": self.cfg.wake.engine, "keyword": self.cfg.wake.keyword,
+                "last_detection": cap.last_wake[0] if cap and cap.last_wake else None,
+            },
+        }
+
+
+def run_daemon(cfg: Config) -> int:
+    """`pivox run`: until SIGTERM/SIGINT."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Daemon(cfg).run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+__all__ = ["Daemon", "run_daemon"]

@@ -1,0 +1,245 @@
+"""The link adapter: moves frames between the Live codec and a websocket, and reconnects.
+
+One task owns the connection. Microphone frames wait in a send buffer bounded in
+milliseconds of audio (oldest dropped and counted), so the capture thread and the loop
+never wait on the network. Everything the server says becomes an event for the daemon.
+The API key is read at connect time and only ever placed in a request header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from pivox.config import LinkConfig, is_loopback
+from pivox.core import events as ev
+from pivox.core.models import profile_for
+from pivox.link import codec as lc
+from pivox.link.backoff import Backoff
+
+log = logging.getLogger("pivox.link")
+CONFIG_CLOSE_CODES = {1007, 1008}
+
+
+def read_api_key(cfg: LinkConfig) -> str | None:
+    """From the credential file, then $CREDENTIALS_DIRECTORY, then the environment."""
+    candidates = []
+    if cfg.api_key_file:
+        candidates.append(Path(cfg.api_key_file))
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        candidates.append(Path(cred_dir) / "gemini_api_key")
+    for path in candidates:
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if key:
+            return key
+    return os.environ.get(cfg.api_key_env) or None
+
+
+def loopback_url(url: str) -> bool:
+    return is_loopback(urllib.parse.urlsplit(url).hostname or "")
+
+
+@dataclass
+class LinkStats:
+    connected: bool = False
+    connects: int = 0
+    last_error: str = ""
+    resumable: bool = False
+    frames_up: int = 0
+    frames_down: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    audio_dropped_ms: int = 0
+    frame_errors: int = 0
+
+
+class LiveSession:
+    def __init__(self, cfg: LinkConfig, setup: lc.SetupOptions, frame_ms: int,
+                 on_event: Callable[[object], None]) -> None:
+        self._cfg = cfg
+        self._setup = setup
+        self._profile, _ = profile_for(cfg.model)
+        self._on_event = on_event
+        self._frame_ms = frame_ms
+        self._audio: deque[bytes] = deque()
+        self._max_frames = max(1, cfg.send_buffer_ms // frame_ms)
+        self._wanted = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._has_audio = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._background: set[asyncio.Task] = set()
+        self._codec: lc.LiveCodec | None = None
+        self.handle: str | None = None
+        self.backoff = Backoff()
+        self.stats = LinkStats()
+
+    # -- loop side, never blocking
+    def want(self, open_: bool) -> None:
+        if open_:
+            self._wanted.set()
+            self._kick.set()  # a user is waiting: skip the rest of the current backoff
+        else:
+            self._wanted.clear()
+            self._audio.clear()
+            if self._ws is not None:
+                self._spawn(self._ws.close(1000, "idle"))
+
+    def send_audio(self, pcm: bytes) -> None:
+        if len(self._audio) >= self._max_frames:
+            self._audio.popleft()
+            self.stats.audio_dropped_ms += self._frame_ms
+        self._audio.append(pcm)
+        self._has_audio.set()
+
+    def clear_audio(self) -> None:
+        self._audio.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self._codec is not None and self._codec.phase is lc.Phase.READY
+
+    # -- the task
+    async def run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            started = time.monotonic()
+            error = await self._connect_once()
+            self.backoff.connected_for(time.monotonic() - started)
+            if not self._wanted.is_set():
+                continue
+            if error is None:
+                continue  # closed cleanly while wanted (e.g. after goAway): reconnect now
+            reason, config_error = error
+            self.stats.last_error = reason
+            self._on_event(ev.LinkDown(reason, config_error=config_error))
+            if config_error:  # retrying the same setup will not help; the machine retries
+                self._wanted.clear()
+                continue
+            delay = self.backoff.next_delay()
+            log.info("link down (%s); retrying in %.1f s", reason, delay)
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=delay)
+
+    async def _connect_once(self) -> tuple[str, bool] | None:
+        url = self._cfg.url
+        if url.startswith("ws://") and not loopback_url(url) and not self._cfg.allow_insecure:
+            return ("refusing unencrypted ws:// to a non-loopback host", True)
+        headers = {}
+        key = read_api_key(self._cfg)
+        if key:
+            headers["x-goog-api-key"] = key
+        elif not loopback_url(url):
+            return (f"no API key: set ${self._cfg.api_key_env} or [link] api_key_file", True)
+        codec = lc.LiveCodec(self._profile)
+        try:
+            async with connect(url, additional_headers=headers,
+                               open_timeout=self._cfg.connect_timeout_s,
+                               ping_interval=20, ping_timeout=None, close_timeout=2,
+                               max_size=16 * 1024 * 1024, compression=None) as ws:
+                self._ws, self._codec = ws, codec
+                self.stats.connects += 1
+                codec.start(self._setup, self.handle)
+                await self._flush_codec(ws, codec)
+                await self._converse(ws, codec)
+        except websockets.ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            if rcvd is None:
+                return ("connection lost", False)
+            if rcvd.code == 1000:
+                return None
+            reason = f"server closed with {rcvd.code}: {rcvd.reason}"
+            return (reason, rcvd.code in CONFIG_CLOSE_CODES)
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            return (f"server refused the connection (HTTP {status})", status in (401, 403, 404))
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            return (_describe(exc), False)
+        finally:
+            self._ws = self._codec = None
+            if self.stats.connected:
+                self.stats.connected = False
+        return None
+
+    async def _converse(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
+        sender: asyncio.Task | None = None
+        try:
+            async for frame in ws:
+                self.stats.frames_down += 1
+                self.stats.bytes_down += len(frame)
+                for event in codec.receive(frame):
+                    if isinstance(event, lc.SetupComplete):
+                        self.stats.connected = True
+                        self.stats.last_error = ""
+                        sender = asyncio.create_task(self._send_audio(ws, codec))
+                        self._on_event(ev.LinkUp())
+                    elif isinstance(event, lc.SessionHandle):
+                        if event.resumable and event.handle:
+                            self.handle = event.handle
+                        self.stats.resumable = event.resumable
+                    elif isinstance(event, lc.FrameError):
+                        self.stats.frame_errors += 1
+                        log.warning("skipped a bad server frame: %s", event.reason)
+                    else:
+                        self._on_event(event)
+                await self._flush_codec(ws, codec)
+        finally:
+            if sender is not None:
+                sender.cancel()
+
+    async def _send_audio(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
+        while True:
+            await self._has_audio.wait()
+            while self._audio:
+                codec.send_audio(self._audio.popleft())
+                await self._flush_codec(ws, codec)
+            self._has_audio.clear()
+
+    def send_audio_end(self) -> None:
+        if self._ws is not None and self._codec is not None and self.ready:
+            self._audio.clear()
+            self._codec.send_audio_end()
+            self._spawn(self._flush_codec(self._ws, self._codec))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _flush_codec(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
+        for frame in codec.frames_to_send():
+            self.stats.frames_up += 1
+            self.stats.bytes_up += len(frame)
+            await ws.send(frame)
+
+    async def close(self) -> None:
+        self._wanted.clear()
+        if self._ws is not None:
+            await self._ws.close(1000, "shutting down")
+
+
+def _describe(exc: BaseException) -> str:
+    """Short, secret-free text for a connection failure."""
+    if isinstance(exc, TimeoutError):
+        return "connect timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__

@@ -1,0 +1,178 @@
+"""The Live codec against the wire rules and Google's own message types."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+
+import pytest
+from google.ai import generativelanguage_v1beta as glm
+from google.genai import types
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pivox.core import events as ev
+from pivox.core.models import PROFILES, profile_for
+from pivox.link import codec as lc
+
+
+def ready_codec(model: str = "gemini-3.8-live") -> lc.LiveCodec:
+    c = lc.LiveCodec(profile_for(model)[0])
+    c.start(lc.SetupOptions(model=model))
+    c.frames_to_send()
+    c.receive(b'{"setupComplete":{}}')
+    return c
+
+
+def validate_client_frame(frame: str) -> None:
+    """Both of Google's parsers must accept what the device sends."""
+    obj = json.loads(frame)
+    assert len(obj) == 1, "exactly one kind per message"
+    # The published v1beta protos lag the service (no thinkingLevel, enableAffectiveDialog):
+    # unknown fields pass here and are checked by the SDK's types below.
+    glm.BidiGenerateContentClientMessage.from_json(frame, ignore_unknown_fields=True)
+    if "setup" in obj:
+        setup = dict(obj["setup"])
+        setup.pop("model")
+        types.LiveConnectConfig.model_validate(_flatten_setup(setup))
+    else:
+        types.LiveClientMessage.model_validate(obj)
+
+
+def _flatten_setup(setup: dict) -> dict:
+    """LiveConnectConfig carries generationConfig's fields at its top level."""
+    gen = setup.pop("generationConfig", {})
+    return {**setup, **gen}
+
+
+def test_setup_goes_first_and_nothing_before_setup_complete() -> None:
+    c = lc.LiveCodec(profile_for("gemini-3.8-live")[0])
+    with pytest.raises(lc.ProtocolStateError):
+        c.send_audio(b"\0\0")
+    c.start(lc.SetupOptions(model="gemini-3.8-live"))
+    (frame,) = c.frames_to_send()
+    assert next(iter(json.loads(frame))) == "setup"
+    with pytest.raises(lc.ProtocolStateError):
+        c.send_audio(b"\0\0")
+    assert c.receive('{"setupComplete":{}}') == [lc.SetupComplete()]
+    c.send_audio(b"\1\0")
+    (audio,) = c.frames_to_send()
+    assert json.loads(audio) == {"realtimeInput": {"audio": {
+        "mimeType": "audio/pcm;rate=16000", "data": "AQA="}}}
+
+
+@pytest.mark.parametrize("model", sorted(PROFILES))
+def test_every_frame_validates_with_google_types(model: str) -> None:
+    prof = profile_for(model)[0]
+    opts = lc.SetupOptions(
+        model=model, system_instruction="be brief", input_transcription=True,
+        output_transcription=True, language="en-US",
+        thinking_level="MINIMAL" if prof.thinking == "thinkingLevel" else "",
+        thinking_budget=512 if prof.thinking == "thinkingBudget" else None,
+        proactive_audio=True if prof.proactivity else None,
+        affective_dialog=True if prof.affective_dialog else None,
+        tools=(lc.ToolDeclaration("set_volume", "Set the speaker volume",
+                                  {"type": "OBJECT", "properties": {"level": {
+                                      "type": "INTEGER"}}}),),
+    )
+    c = lc.LiveCodec(prof)
+    c.start(opts, handle="h-123")
+    c.receive(b'{"setupComplete":{}}')
+    c.send_audio(bytes(640))
+    c.send_audio_end()
+    c.send_text("hello")
+    c.send_tool_response(lc.FunctionCall("fc1", "set_volume", {"level": 3}), {"result": "ok"},
+                         scheduling="SILENT")
+    frames = c.frames_to_send()
+    assert len(frames) == 5
+    for frame in frames:
+        validate_client_frame(frame)
+
+
+def test_setup_carries_only_what_the_model_allows() -> None:
+    opts = lc.SetupOptions(model="gemini-3.8-live", thinking_level="LOW", proactive_audio=True,
+                           affective_dialog=True,
+                           tools=(lc.ToolDeclaration("stop", "Stop talking"),))
+    setup = lc.build_setup(opts, profile_for("gemini-3.8-live")[0], None)["setup"]
+    assert setup["model"] == "models/gemini-3.8-live"
+    assert "thinkingConfig" not in setup["generationConfig"]
+    assert "proactivity" not in setup and "enableAffectiveDialog" not in setup["generationConfig"]
+    assert setup["tools"][0]["functionDeclarations"][0]["behavior"] == "NON_BLOCKING"
+    s31 = lc.build_setup(opts, profile_for("gemini-3.1-flash-live-preview")[0], None)["setup"]
+    assert s31["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
+    assert "behavior" not in s31["tools"][0]["functionDeclarations"][0]
+
+
+def test_every_part_of_a_packed_frame_is_decoded() -> None:
+    c = ready_codec()
+    a, b = b"\x01\x02" * 8, b"\x03\x04" * 8
+    frame = json.dumps({
+        "serverContent": {
+            "modelTurn": {"parts": [
+                {"inlineData": {"mimeType": "audio/pcm;rate=24000",
+                                "data": base64.b64encode(a).decode()}},
+                {"text": "ignored thought"},
+                {"inlineData": {"mimeType": "audio/pcm;rate=24000",
+                                "data": base64.urlsafe_b64encode(b).decode().rstrip("=")}},
+            ]},
+            "outputTranscription": {"text": "Hello"},
+            "generationComplete": True,
+            "turnComplete": True,
+            "waitingForInput": True,
+        },
+        "usageMetadata": {"totalTokenCount": 15},
+    })
+    types.LiveServerMessage.model_validate_json(frame.replace(',"waitingForInput":true', ""))
+    assert c.receive(frame) == [ev.AudioOut(a), ev.AudioOut(b),
+                                lc.Transcript("output", "Hello"), ev.GenerationComplete(),
+                                ev.TurnComplete(), lc.Usage(15)]
+
+
+def test_snake_case_and_binary_frames_are_accepted() -> None:
+    c = ready_codec()
+    frame = json.dumps({"server_content": {"model_turn": {"parts": [{"inline_data": {
+        "mime_type": "audio/pcm;rate=24000", "data": "AQI="}}]}, "turn_complete": True}})
+    assert c.receive(frame.encode()) == [ev.AudioOut(b"\x01\x02"), ev.TurnComplete()]
+
+
+def test_barge_in_and_control_messages() -> None:
+    c = ready_codec()
+    assert c.receive('{"serverContent":{"interrupted":true}}') == [ev.Interrupted()]
+    assert c.receive('{"goAway":{"timeLeft":"50s"}}') == [lc.GoAway(50.0)]
+    assert c.receive('{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}') == [
+        lc.SessionHandle("h1", True)]
+    assert c.receive('{"sessionResumptionUpdate":{"resumable":false}}') == [
+        lc.SessionHandle("", False)]
+    assert c.receive('{"toolCall":{"functionCalls":[{"id":"f","name":"stop","args":{}}]}}') == [
+        lc.ToolCall((lc.FunctionCall("f", "stop", {}),))]
+    assert c.receive("{}") == []
+
+
+@pytest.mark.parametrize("frame", [b"\xff\xfe", "not json", "[1,2]", '"text"',
+                                   '{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
+                                   '{"mimeType":"audio/pcm;rate=24000","data":"@@@"}}]}}}',
+                                   '{"goAway":{"timeLeft":"soon"}}'])
+def test_bad_frames_become_frame_errors(frame: str | bytes) -> None:
+    events = ready_codec().receive(frame)
+    assert len(events) == 1 and isinstance(events[0], lc.FrameError)
+
+
+@given(st.binary(max_size=2000))
+def test_base64_both_alphabets_round_trip(data: bytes) -> None:
+    assert lc.b64decode_any(base64.b64encode(data).decode()) == data
+    assert lc.b64decode_any(base64.urlsafe_b64encode(data).decode().rstrip("=")) == data
+
+
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300)))
+def test_decoder_never_raises(frame: bytes | str) -> None:
+    for event in ready_codec().receive(frame):
+        assert event is not None
+
+
+def test_profiles_cover_three_families() -> None:
+    families = {p.family for p in PROFILES.values()}
+    assert len(families) == 3
+    assert profile_for("no-such-model") == (PROFILES["gemini-3.8-live"], False)
+    for a, b in itertools.combinations(families, 2):
+        assert a != b
