@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 
@@ -40,6 +41,53 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pivox.control import request
+
+    path = args.socket or _load_config(args.config).control.socket
+    try:
+        reply = request(path, "status")
+    except OSError as exc:
+        print(f"pivox: the daemon is not answering on {path} ({exc.strerror or exc}); "
+              "is the service running? Try: systemctl status pivox", file=sys.stderr)
+        return 1
+    reply.pop("ok", None)
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    link, audio, wake = reply["link"], reply["audio"], reply["wake"]
+    lines = [
+        f"state:    {reply['state']}" + (f" ({reply['reason']})" if reply.get("reason") else ""),
+        f"uptime:   {reply['uptime_s']} s",
+        f"link:     {'connected' if link['connected'] else 'not connected'} to {link['model']}"
+        + (f"; last error: {link['last_error']}" if link["last_error"] else ""),
+        f"audio:    mic {audio['capture_device']} ({audio['frames']} frames, "
+        f"{audio['overruns']} overruns, {audio['dropped_frames']} dropped), "
+        f"speaker {audio['playback_device']} (volume {audio['volume']})",
+        f"wake:     {wake['engine']}/{wake['keyword']}, last: {wake['last_detection']}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from pivox.control import request
+
+    path = args.socket or _load_config(args.config).control.socket
+    extra = {"level": args.level} if args.command == "volume" else {}
+    try:
+        reply = request(path, args.command, **extra)
+    except OSError as exc:
+        print(f"pivox: the daemon is not answering on {path} ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 1
+    if not reply.get("ok"):
+        print(f"pivox: {reply.get('error')}", file=sys.stderr)
+        return 1
+    print(reply.get("state", "ok"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pivox.demo import run_demo
 
@@ -68,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = cfg_sub.add_parser("check", help="validate a config file without running")
     check.add_argument("path", nargs="?", default=str(config_mod.DEFAULT_PATH))
     check.set_defaults(func=cmd_config_check)
+
+    status = sub.add_parser("status", help="what the running daemon is doing")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    for name, text in (("mute", "privacy mute: no microphone audio leaves the device"),
+                       ("unmute", "open the microphone again"),
+                       ("talk", "start a conversation, or end the current one"),
+                       ("volume", "set the speaker volume")):
+        c = sub.add_parser(name, help=text)
+        if name == "volume":
+            c.add_argument("level", type=float, help="0.0 to 1.0")
+        c.set_defaults(func=cmd_control)
+    for c in [status, *(sub.choices[n] for n in ("mute", "unmute", "talk", "volume"))]:
+        c.add_argument("--config", default=str(config_mod.DEFAULT_PATH))
+        c.add_argument("--socket", default="", help="control socket (default: from config)")
 
     demo = sub.add_parser("demo", help="a full conversation on recorded audio, no Pi, no cloud")
     demo.add_argument("--json", action="store_true", help="end with one JSON object of figures")

@@ -21,6 +21,7 @@ from pivox.audio.capture import Capture, Captured
 from pivox.audio.handoff import Handoff
 from pivox.audio.playback import Player
 from pivox.config import Config
+from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
 from pivox.hw.systemd import Notifier
@@ -231,6 +232,11 @@ class Daemon:
         self.capture = Capture(self._source, self._wake, self.frames_in)
         self.player.start()
         self.capture.start()
+        control = ControlServer(self.cfg.control.socket, self.command)
+        try:
+            await control.start()
+        except OSError as exc:
+            log.error("control socket %s unavailable: %s", self.cfg.control.socket, exc)
         self._emit("state", state=self.m.state.value, t=self.clock(), reason="")
         tasks = [asyncio.create_task(c) for c in (self.session.run(), self._pump_frames(),
                                                   self._deadlines(), self._watchdog())]
@@ -238,6 +244,7 @@ class Daemon:
             await stop.wait()
         finally:
             self.notifier.stopping()
+            await control.stop()
             for t in tasks:
                 t.cancel()
             with contextlib.suppress(Exception):
@@ -245,6 +252,27 @@ class Daemon:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.capture.stop)
             await asyncio.to_thread(self.player.stop)
+
+    # ------------------------------------------------------------ control
+
+    def command(self, req: dict[str, Any]) -> dict[str, Any]:
+        """One control-socket request (loop thread). Unknown commands raise KeyError."""
+        cmd = req["cmd"]
+        if cmd == "status":
+            return self.status()
+        if cmd in ("mute", "unmute"):
+            self.post(ev.MuteSet(cmd == "mute"))
+        elif cmd == "talk":
+            self.post(ev.TalkPressed())
+        elif cmd == "volume":
+            level = float(req["level"])
+            if not 0.0 <= level <= 1.0:
+                raise ValueError("volume level must be from 0.0 to 1.0")
+            assert self.player is not None
+            self.player.volume = level
+        else:
+            raise KeyError(f"unknown command {cmd!r}: try status, mute, unmute, talk, volume")
+        return {"state": self.m.state.value}
 
     # ------------------------------------------------------------ status
 
@@ -256,6 +284,7 @@ class Daemon:
         cap, pl, ses = self.capture, self.player, self.session
         return {
             "state": self.m.state.value,
+            "muted": bool(cap and cap.muted),
             "reason": self.m.reason,
             "uptime_s": round(self.clock() - self.started_at, 1),
             "link": {
@@ -272,6 +301,7 @@ class Daemon:
                 "overruns": cap.overruns if cap else 0,
                 "dropped_frames": self.frames_in.dropped if self.frames_in else 0,
                 "playback_level": round(pl.stats.level, 3) if pl else 0.0,
+                "volume": pl.volume if pl else self.cfg.audio.playback.volume,
                 "underruns": pl.stats.underruns if pl else 0,
             },
             "wake": {
