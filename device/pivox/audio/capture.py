@@ -20,6 +20,7 @@ from pivox.core import events as ev
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox.capture")
+STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Capture:
         self.last_frame_at = 0.0
         self.last_wake: tuple[str, float] | None = None
         self.device = ""
-        self.overruns = 0
+        self.overruns = 0  # reported by the device, plus stalls longer than its buffer
+        self._stalls = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -85,12 +87,18 @@ class Capture:
 
     def _stream(self, source: AudioSource) -> None:
         speaking = False
+        prev: float | None = None
         while not self._stop.is_set():
             pcm = source.read()
             now = time.monotonic()
+            if prev is not None and now - prev > STALL_S:  # stalled past any device buffer
+                self._stalls += 1
+                log.warning("capture stalled for %.0f ms on %s (overrun %d); carrying on",
+                            (now - prev) * 1000, source.name, self._stalls)
+            prev = now
             self.last_frame_at = now
             self.frames += 1
-            self.overruns = getattr(source, "overruns", 0)
+            self.overruns = getattr(source, "overruns", 0) + self._stalls
             if self.muted:  # privacy: a muted frame goes nowhere, not even the wake engine
                 self.muted_frames += 1
                 continue

@@ -1,0 +1,219 @@
+"""Audio rigs for hardware-in-the-loop tests: a real-time microphone and speaker.
+
+`PulseRig` (CI, any Linux box): PulseAudio started here with a real clock. A null sink is
+the speaker, a pipe source the microphone, both reached by the daemon through ALSA's
+`pulse` plugin, so it runs on real libasound exactly as on a Pi. The sink's monitor is
+recorded with arrival times, so a test can say when the speaker fell silent.
+
+`AloopRig` (a Pi with snd-aloop, see scripts/hil-loopback): the same interface over the
+kernel loopback card. Chosen with PIVOX_HIL=aloop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+MIC_RATE = 16000
+SPK_RATE = 48000
+PERIOD_S = 0.02
+
+
+class Recorder:
+    """Reads a speaker recording as it happens, noting when each chunk arrived."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], rate: int) -> None:
+        self.rate = rate
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      env=env)
+        self._chunks: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        while chunk := self._proc.stdout.read1(960):  # type: ignore[attr-defined]
+            with self._lock:
+                self._chunks.append((time.monotonic(), chunk))
+
+    def samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """All samples so far and, for each, the monotonic time it reached us."""
+        with self._lock:
+            chunks = list(self._chunks)
+        data = b"".join(c for _, c in chunks)
+        n = len(data) // 2
+        times = np.empty(n)
+        pos = 0
+        for t, c in chunks:
+            k = len(c) // 2
+            times[pos : pos + k] = t - (k - 1 - np.arange(k)) / self.rate
+            pos += k
+        return np.frombuffer(data[: n * 2], dtype="<i2").astype(np.float32), times
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=3)
+        self._thread.join(timeout=3)
+
+
+class Feeder:
+    """Plays audio into the microphone at real time; silence when there is nothing to say."""
+
+    def __init__(self, open_out: callable) -> None:  # type: ignore[valid-type]
+        self._open_out = open_out
+        self._queue: deque[bytes] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.paused = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def say(self, pcm16k: bytes) -> float:
+        """Queue speech; returns how long until it has all been spoken, in seconds."""
+        period = int(MIC_RATE * PERIOD_S) * 2
+        with self._lock:
+            for i in range(0, len(pcm16k), period):
+                chunk = pcm16k[i : i + period]
+                self._queue.append(chunk + bytes(period - len(chunk)))
+            return len(self._queue) * PERIOD_S
+
+    def _run(self) -> None:
+        period = int(MIC_RATE * PERIOD_S) * 2
+        out = None
+        start, n = time.monotonic(), 0
+        while not self._stop.is_set():
+            if self.paused.is_set():
+                if out is not None:
+                    with contextlib.suppress(OSError):
+                        out.close()
+                    out = None
+                time.sleep(PERIOD_S)
+                start, n = time.monotonic(), 0
+                continue
+            if out is None:
+                try:
+                    out = self._open_out()
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+                start, n = time.monotonic(), 0
+            with self._lock:
+                chunk = self._queue.popleft() if self._queue else bytes(period)
+            try:
+                out.write(chunk)
+                out.flush()
+            except OSError:
+                out = None
+                continue
+            n += 1
+            delay = start + n * PERIOD_S - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+
+
+class PulseRig:
+    mic_device = "pivox_mic"
+    spk_device = "pivox_spk"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sock = root / "native"
+        self.mic_sock = root / "mic-native"
+        self.fifo = root / "mic.fifo"
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(root), "HOME": str(root),
+                    "PULSE_SERVER": f"unix:{self.sock}"}
+        self.asoundrc = root / "asoundrc"
+        self.asoundrc.write_text(
+            f'pcm.{self.mic_device} {{ type pulse; server "unix:{self.mic_sock}"; '
+            f'device "mic" }}\n'
+            f'pcm.{self.spk_device} {{ type pulse; server "unix:{self.sock}"; '
+            f'device "spk" }}\n')
+        self.env["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{self.asoundrc}"
+        self._servers: list[subprocess.Popen] = []
+        self._mic_module = ""
+        self.feeder: Feeder | None = None
+
+    @staticmethod
+    def available() -> str:
+        """Empty when the rig can run here, else why not."""
+        for tool in ("pulseaudio", "pactl", "parec"):
+            if shutil.which(tool) is None:
+                return f"{tool} is not installed (scripts/bootstrap installs it)"
+        if not Path("/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so").exists() \
+                and not list(Path("/usr/lib").glob("*/alsa-lib/libasound_module_pcm_pulse.so")):
+            return "ALSA's pulse plugin (libasound2-plugins) is not installed"
+        return ""
+
+    def pactl(self, *args: str, sock: Path | None = None) -> str:
+        env = {**self.env, "PULSE_SERVER": f"unix:{sock or self.sock}"}
+        return subprocess.run(["pactl", *args], env=env, check=True, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+
+    def _pulse(self, sock: Path, *modules: str) -> None:
+        """One PulseAudio server. The microphone gets its own, with no other source, so
+        that removing it ends the stream instead of moving it to a monitor source."""
+        args = ["pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1",
+                "--use-pid-file=no", "--disallow-exit", "--log-target=stderr",
+                "--log-level=error", "-L",
+                f"module-native-protocol-unix socket={sock} auth-anonymous=1"]
+        for m in modules:
+            args += ["-L", m]
+        env = {**self.env, "PULSE_RUNTIME_PATH": str(sock) + ".d"}
+        self._servers.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.pactl("info", sock=sock)
+                return
+            time.sleep(0.1)
+        raise RuntimeError("PulseAudio did not start")
+
+    def start(self) -> None:
+        self._pulse(self.sock, f"module-null-sink sink_name=spk rate={SPK_RATE} channels=1",
+                    "module-always-sink")
+        self._pulse(self.mic_sock)
+        self.restore_mic()
+        self.feeder = Feeder(lambda: open(self.fifo, "wb", buffering=0))  # noqa: SIM115
+
+    def restore_mic(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fifo.unlink()
+        self._mic_module = self.pactl(
+            "load-module", "module-pipe-source", "source_name=mic", f"file={self.fifo}",
+            "format=s16le", f"rate={MIC_RATE}", "channels=1", sock=self.mic_sock)
+        if self.feeder is not None:
+            self.feeder.paused.clear()
+
+    def remove_mic(self) -> None:
+        """Like pulling out a USB microphone: the source vanishes under the daemon."""
+        if self.feeder is not None:
+            self.feeder.paused.set()
+        self.pactl("unload-module", self._mic_module, sock=self.mic_sock)
+
+    def record(self) -> Recorder:
+        return Recorder(["parec", "-d", "spk.monitor", "--raw", "--format=s16le",
+                         f"--rate={SPK_RATE}", "--channels=1", "--latency-msec=10"],
+                        self.env, SPK_RATE)
+
+    def stop(self) -> None:
+        if self.feeder is not None:
+            self.feeder.stop()
+        for server in self._servers:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=5)
