@@ -231,7 +231,7 @@ def parse(text: str, file: str = "<string>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "<syntax>", f"valid TOML ({exc})") from None
     cfg = _section(Config, data, file, "")
-    return _check_model(dataclasses.replace(cfg, source=file), file)
+    return _check_rules(dataclasses.replace(cfg, source=file), file)
 
 
 def load(path: str | Path) -> Config:
@@ -243,7 +243,7 @@ def load(path: str | Path) -> Config:
     return parse(text, str(p))
 
 
-def _check_model(cfg: Config, file: str) -> Config:
+def _check_rules(cfg: Config, file: str) -> Config:
     """Options the chosen model does not support are config errors, not a 1007 later."""
     link = cfg.link
     profile, known = profile_for(link.model)
@@ -260,6 +260,11 @@ def _check_model(cfg: Config, file: str) -> Config:
     for key, is_set, allowed in rules:
         if is_set and not allowed:
             raise ConfigError(file, key, f"unset: model {link.model} does not support it")
+    if cfg.leds.kind == "rgb" and len(cfg.leds.pins) != 3:
+        raise ConfigError(file, "leds.pins", "exactly 3 pins (red, green, blue) for kind "
+                          "\"rgb\"", list(cfg.leds.pins))
+    if cfg.leds.kind == "gpio" and not cfg.leds.pins:
+        raise ConfigError(file, "leds.pins", "at least one pin for kind \"gpio\"", [])
     host = urllib.parse.urlsplit(link.url).hostname or ""
     if link.url.startswith("ws://") and not link.allow_insecure and not is_loopback(host):
         raise ConfigError(file, "link.url", "wss:// for a non-loopback host (or set "

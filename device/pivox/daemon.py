@@ -24,6 +24,7 @@ from pivox.config import Config
 from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
+from pivox.hw.gpio import LedDriver, LedRing
 from pivox.hw.systemd import Notifier
 from pivox.link import codec as lc
 from pivox.link.session import LiveSession
@@ -97,6 +98,7 @@ class Daemon:
         self.player: Player | None = None
         self.session: LiveSession | None = None
         self.frames_in: Handoff[Captured] | None = None
+        self.leds: LedDriver | None = None
         self.uplink_frames = 0
 
     # ------------------------------------------------------------ observers
@@ -238,8 +240,12 @@ class Daemon:
         except OSError as exc:
             log.error("control socket %s unavailable: %s", self.cfg.control.socket, exc)
         self._emit("state", state=self.m.state.value, t=self.clock(), reason="")
-        tasks = [asyncio.create_task(c) for c in (self.session.run(), self._pump_frames(),
-                                                  self._deadlines(), self._watchdog())]
+        ring = self._open_leds()
+        self.leds = LedDriver(ring)
+        tasks = [asyncio.create_task(c) for c in (
+            self.session.run(), self._pump_frames(), self._deadlines(), self._watchdog(),
+            self.leds.run(lambda: (self.m.state, self.player.stats.level if self.player else 0))
+        )]
         try:
             await stop.wait()
         finally:
@@ -252,6 +258,16 @@ class Daemon:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.capture.stop)
             await asyncio.to_thread(self.player.stop)
+            ring.close()
+
+    def _open_leds(self) -> LedRing:
+        """LEDs are a nicety: if they cannot be driven, say why once and carry on."""
+        try:
+            return LedRing.from_config(self.cfg.leds)
+        except Exception as exc:  # gpiozero raises several kinds (BadPinFactory, pin in use)
+            log.error("LEDs unavailable (%s: %s); running without them",
+                      type(exc).__name__, exc)
+            return LedRing("none")
 
     # ------------------------------------------------------------ control
 
@@ -303,6 +319,11 @@ class Daemon:
                 "playback_level": round(pl.stats.level, 3) if pl else 0.0,
                 "volume": pl.volume if pl else self.cfg.audio.playback.volume,
                 "underruns": pl.stats.underruns if pl else 0,
+            },
+            "leds": {
+                "kind": self.cfg.leds.kind,
+                "colours": [list(c) for c in self.leds.last_colours[:12]] if self.leds else [],
+                "errors": self.leds.errors if self.leds else 0,
             },
             "wake": {
                 "engine": self.cfg.wake.engine, "keyword": self.cfg.wake.keyword,

@@ -64,6 +64,7 @@ socket = "/tmp/pivox.sock"
     ("audio = 3", "audio", "a table"),
     ("[audio.playback]\nvolume = true", "audio.playback.volume", "0.0 to 1.0"),
     ("[leds]\npins = [17, 40]", "leds.pins", "BCM"),
+    ('[leds]\nkind = "rgb"\npins = [17, 27]', "leds.pins", "exactly 3"),
 ])
 def test_bad_values_name_file_key_and_expectation(text: str, key: str, expected: str) -> None:
     with pytest.raises(config.ConfigError) as err:

@@ -1,0 +1,165 @@
+"""LEDs through gpiozero: `LedRing` moves colours to pins, `LedDriver` animates them.
+
+The pattern itself is `pivox.core.leds.pattern`; this module only decides how many pixels
+the hardware has and how a colour becomes pin values. The pin factory is gpiozero's
+business (GPIOZERO_PIN_FACTORY, or the caller sets `Device.pin_factory`); tests use its
+MockFactory with the same device classes as a Pi.
+
+Pin writes are microsecond-scale register or ioctl calls, so `show` runs on the event
+loop's thread; the driver catches everything, because an LED fault must never stop audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from gpiozero import PWMLED, RGBLED
+
+from pivox.core.leds import RGB, pattern
+from pivox.core.machine import State
+
+log = logging.getLogger(__name__)
+
+KINDS = ("none", "gpio", "rgb")
+
+
+class LedSettings(Protocol):
+    """What LedRing needs from config (pivox.config.LedConfig fits)."""
+
+    kind: str
+    pins: tuple[int, ...]
+    active_high: bool
+
+
+def luminance(colour: RGB) -> float:
+    """Rec. 709 relative luminance, 0..1: how bright a colour looks on a one-colour LED.
+
+    States then differ by brightness on plain LEDs (cyan listening is bright, blue
+    thinking is dim), which a maximum-channel rule would flatten.
+    """
+    r, g, b = colour
+    return min(1.0, max(0.0, (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255.0))
+
+
+class LedRing:
+    """The speaker's LEDs as `count` pixels.
+
+    kind "gpio": one PWMLED per pin, each pixel's luminance as its brightness.
+    kind "rgb": one RGBLED on pins (red, green, blue), showing the first colour.
+    kind "none": no pixels; `show` does nothing.
+
+    Raises ValueError for a kind or pin list that cannot work, and gpiozero's errors
+    (BadPinFactory, pin in use) as they come: the caller decides whether to run without.
+    """
+
+    def __init__(self, kind: str = "none", pins: Sequence[int] = (), active_high: bool = True,
+                 pin_factory: Any = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"LED kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind == "rgb" and len(pins) != 3:
+            raise ValueError(f"LED kind rgb needs 3 pins (red, green, blue), got {list(pins)}")
+        self.kind = kind
+        self._leds: list[PWMLED] = []
+        self._rgb: RGBLED | None = None
+        self._shown: tuple[RGB, ...] | None = None
+        opts = {"active_high": active_high, "pin_factory": pin_factory}
+        try:
+            if kind == "gpio":
+                for pin in pins:
+                    self._leds.append(PWMLED(pin, **opts))
+            elif kind == "rgb":
+                self._rgb = RGBLED(*pins, pwm=True, **opts)
+        except BaseException:
+            self.close()  # release the pins already claimed
+            raise
+        self.count = len(self._leds) if kind == "gpio" else (1 if kind == "rgb" else 0)
+
+    @classmethod
+    def from_config(cls, cfg: LedSettings, pin_factory: Any = None) -> LedRing:
+        return cls(cfg.kind, cfg.pins, cfg.active_high, pin_factory=pin_factory)
+
+    def show(self, colours: Sequence[RGB]) -> None:
+        """Light the pixels with the first `count` colours; missing ones go dark."""
+        frame = tuple(colours[: self.count])
+        if frame == self._shown:
+            return  # unchanged: no pin writes (a solid state costs nothing per frame)
+        if self._rgb is not None:
+            r, g, b = frame[0] if frame else (0, 0, 0)
+            self._rgb.color = (_unit(r), _unit(g), _unit(b))
+        for i, led in enumerate(self._leds):
+            led.value = luminance(frame[i]) if i < len(frame) else 0.0
+        self._shown = frame
+
+    def close(self) -> None:
+        """Release the pins (gpiozero turns the outputs off). Safe to call twice."""
+        for led in self._leds:
+            led.close()
+        self._leds.clear()
+        if self._rgb is not None:
+            self._rgb.close()
+            self._rgb = None
+        self._shown = None
+
+
+def _unit(channel: int) -> float:
+    return min(1.0, max(0.0, channel / 255.0))
+
+
+class LedDriver:
+    """Animates a LedRing from the daemon's state at about `hz` frames a second.
+
+    `last_colours` is the latest frame (for status and the demo), `errors` counts failed
+    frames. Playback level is smoothed with an instant rise and a short release, so the
+    speaking pulse follows syllables instead of flickering with each audio period.
+    """
+
+    RELEASE_S = 0.15  # level decay time constant
+    DEFAULT_PIXELS = 12  # drawn for status and the demo when the ring has no pixels
+
+    def __init__(self, ring: LedRing, hz: float = 20.0) -> None:
+        self.ring = ring
+        self.period_s = 1.0 / hz
+        # The pattern is drawn for the ring's own size: a one-pixel RGB LED gets the
+        # one-pixel form of each animation, not the first pixel of a bigger ring.
+        self.pixels = ring.count or self.DEFAULT_PIXELS
+        self.last_colours: tuple[RGB, ...] = ()
+        self.frames = 0
+        self.errors = 0
+        self._state: State | None = None
+        self._since = 0.0
+        self._level = 0.0
+        self._at = 0.0
+
+    def frame(self, state: State, level: float, now: float) -> tuple[RGB, ...]:
+        """Colours for `now`, tracking when the state began and the smoothed level."""
+        if state is not self._state:
+            self._state, self._since = state, now
+        decay = math.exp(-max(0.0, now - self._at) / self.RELEASE_S)
+        self._level = max(level if level >= 0.0 else 0.0, self._level * decay)
+        self._at = now
+        return pattern(state, self._level, now - self._since, self.pixels)
+
+    async def run(self, get_state: Callable[[], tuple[State, float]],
+                  clock: Callable[[], float] = time.monotonic,
+                  stop: asyncio.Event | None = None) -> None:
+        """Show frames until cancelled or `stop` is set. Never raises for an LED fault:
+        the first one is logged with its traceback, later ones only counted."""
+        logged = False
+        while stop is None or not stop.is_set():
+            try:
+                state, level = get_state()
+                colours = self.frame(state, level, clock())
+                self.ring.show(colours)
+                self.last_colours = colours
+                self.frames += 1
+            except Exception:
+                self.errors += 1
+                if not logged:
+                    logged = True
+                    log.exception("LED frame failed; LEDs may be stale, audio carries on")
+            await asyncio.sleep(self.period_s)

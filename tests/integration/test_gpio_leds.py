@@ -1,0 +1,167 @@
+"""LEDs through real gpiozero device classes on its MockFactory pins."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from gpiozero import Device, GPIOPinInUse
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from pivox.config import LedConfig
+from pivox.core.machine import State
+from pivox.hw.gpio import LedDriver, LedRing, luminance
+
+RGB_PINS = (17, 27, 22)
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    previous = Device.pin_factory
+    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
+    try:
+        yield Device.pin_factory
+    finally:
+        Device.pin_factory.reset()
+        Device.pin_factory.close()
+        Device.pin_factory = previous
+
+
+def levels(factory: MockFactory, pins: tuple[int, ...]) -> tuple[float, ...]:
+    return tuple(float(factory.pin(n).state) for n in pins)
+
+
+def test_rgb_ring_shows_red(factory: MockFactory):
+    ring = LedRing.from_config(LedConfig(kind="rgb", pins=RGB_PINS))
+    try:
+        assert ring.count == 1
+        ring.show(((255, 0, 0),))
+        assert levels(factory, RGB_PINS) == (1.0, 0.0, 0.0)
+        ring.show(((0, 51, 255),))
+        assert levels(factory, RGB_PINS) == pytest.approx((0.0, 0.2, 1.0))
+        ring.show(())  # nothing to show: dark
+        assert levels(factory, RGB_PINS) == (0.0, 0.0, 0.0)
+    finally:
+        ring.close()
+
+
+def test_rgb_active_low_inverts_the_pins(factory: MockFactory):
+    ring = LedRing("rgb", RGB_PINS, active_high=False)
+    try:
+        ring.show(((255, 0, 0),))
+        assert levels(factory, RGB_PINS) == (0.0, 1.0, 1.0)
+    finally:
+        ring.close()
+
+
+def test_gpio_ring_drives_one_pwm_led_per_pin_by_luminance(factory: MockFactory):
+    pins = (5, 6, 13)
+    ring = LedRing.from_config(LedConfig(kind="gpio", pins=pins))
+    try:
+        assert ring.count == 3
+        ring.show(((255, 255, 255), (255, 0, 0)))  # third pixel missing: dark
+        assert levels(factory, pins) == pytest.approx((1.0, luminance((255, 0, 0)), 0.0))
+    finally:
+        ring.close()
+
+
+def test_none_ring_has_no_pixels_and_ignores_frames(factory: MockFactory):
+    ring = LedRing.from_config(LedConfig())
+    ring.show(((255, 0, 0),))
+    assert ring.count == 0
+    ring.close()
+
+
+def test_bad_settings_are_refused_and_pins_released(factory: MockFactory):
+    with pytest.raises(ValueError, match="3 pins"):
+        LedRing("rgb", (17, 27))
+    with pytest.raises(ValueError, match="kind"):
+        LedRing("apa102", (10, 11))
+    with pytest.raises(GPIOPinInUse):
+        LedRing("gpio", (5, 5))
+    LedRing("gpio", (5,)).close()  # pin 5 was released by the failed ring
+
+
+def test_close_turns_the_leds_off(factory: MockFactory):
+    ring = LedRing("rgb", RGB_PINS)
+    ring.show(((255, 0, 0),))
+    ring.close()
+    ring.close()
+    assert levels(factory, RGB_PINS) == (0.0, 0.0, 0.0)
+
+
+def test_driver_follows_the_state(factory: MockFactory):
+    ring = LedRing("rgb", RGB_PINS)
+    driver = LedDriver(ring, hz=100)
+    now: dict[str, State] = {"state": State.LISTENING}
+    seen: list[tuple[float, ...]] = []
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(driver.run(lambda: (now["state"], 0.0), stop=stop))
+        await asyncio.sleep(0.1)
+        seen.append(levels(factory, RGB_PINS))
+        now["state"] = State.MUTED
+        await asyncio.sleep(0.1)
+        seen.append(levels(factory, RGB_PINS))
+        stop.set()
+        await asyncio.wait_for(task, 1)
+
+    try:
+        asyncio.run(go())
+    finally:
+        ring.close()
+    assert seen[0] == pytest.approx((0.0, 200 / 255, 1.0))  # cyan
+    assert seen[1] == (1.0, 0.0, 0.0)  # red
+    assert driver.last_colours == ((255, 0, 0),)
+    assert driver.frames > 5 and driver.errors == 0
+
+
+def test_driver_survives_a_failing_state_source(factory: MockFactory, caplog):
+    ring = LedRing("gpio", (5,))
+    driver = LedDriver(ring, hz=200)
+    calls = {"n": 0}
+
+    def flaky() -> tuple[State, float]:
+        calls["n"] += 1
+        if calls["n"] % 2:
+            raise RuntimeError("state not ready")
+        return State.LISTENING, 0.0
+
+    async def go() -> None:
+        task = asyncio.create_task(driver.run(flaky))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(go())
+    finally:
+        ring.close()
+    assert driver.errors > 2 and driver.frames > 2
+    assert sum("LED frame failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_blink_starts_lit_when_the_state_begins(factory: MockFactory):
+    ring = LedRing("rgb", RGB_PINS)
+    driver = LedDriver(ring)
+    try:
+        # The clock is far from any blink boundary, yet a fresh ERROR state starts lit.
+        assert driver.frame(State.ERROR, 0.0, 1000.3) == ((255, 0, 0),)
+        assert driver.frame(State.ERROR, 0.0, 1000.3 + 0.3) == ((0, 0, 0),)
+    finally:
+        ring.close()
+
+
+def test_speaking_level_rises_at_once_and_falls_smoothly(factory: MockFactory):
+    ring = LedRing("rgb", RGB_PINS)
+    driver = LedDriver(ring)
+    try:
+        loud = driver.frame(State.SPEAKING, 1.0, 10.0)[0]
+        after = driver.frame(State.SPEAKING, 0.0, 10.05)[0]
+        later = driver.frame(State.SPEAKING, 0.0, 11.0)[0]
+        assert sum(loud) > sum(after) > sum(later) > 0
+    finally:
+        ring.close()
