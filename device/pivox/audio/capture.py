@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pivox.audio.base import AudioSource, DeviceError
+from pivox.audio.base import RATE, AudioSource, DeviceError
 from pivox.audio.handoff import Handoff
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
@@ -87,6 +88,9 @@ class Capture:
 
     def _stream(self, source: AudioSource) -> None:
         speaking = False
+        # pymicro-vad decides nothing for its first ~0.8 s: keep recent audio to prime it
+        # with, so speech right after the wake word is heard on time.
+        recent: deque[bytes] = deque(maxlen=max(1, int(0.8 * RATE * 2) // 640))
         prev: float | None = None
         while not self._stop.is_set():
             pcm = source.read()
@@ -107,6 +111,11 @@ class Capture:
                 self.last_wake = (keyword, now)
                 self._out.put(Captured(now, event=ev.WakeDetected(keyword)))
             if self.detect_speech:
+                if not speaking:
+                    self._speech.reset()
+                    for old in recent:
+                        self._speech.process(old)
+                    self._speech.settle()
                 edge = self._speech.process(pcm)
                 if edge == "start":
                     self._out.put(Captured(now, event=ev.SpeechStarted()))
@@ -114,6 +123,6 @@ class Capture:
                     self._out.put(Captured(now, event=ev.SpeechEnded()))
                 speaking = True
             elif speaking:
-                self._speech.reset()
                 speaking = False
+            recent.append(pcm)
             self._out.put(Captured(now, pcm=pcm))

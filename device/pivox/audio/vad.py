@@ -47,6 +47,12 @@ class SpeechDetector:
                 result = "end"
         return result
 
+    def settle(self) -> None:
+        """Keep the detector's warmed-up window but forget any speech edge seen so far
+        (used after priming it with audio from before the conversation)."""
+        self._voiced = self._quiet = 0
+        self.in_speech = False
+
     def reset(self) -> None:
         self._vad.reset()
         self._buf = b""

@@ -28,6 +28,7 @@ from pivox.core import events as ev
 from pivox.core.models import profile_for
 from pivox.link import codec as lc
 from pivox.link.backoff import Backoff
+from pivox.redact import RedactingLogger
 
 log = logging.getLogger("pivox.link")
 CONFIG_CLOSE_CODES = {1007, 1008}
@@ -152,7 +153,8 @@ class LiveSession:
             async with connect(url, additional_headers=headers,
                                open_timeout=self._cfg.connect_timeout_s,
                                ping_interval=20, ping_timeout=None, close_timeout=2,
-                               max_size=16 * 1024 * 1024, compression=None) as ws:
+                               max_size=16 * 1024 * 1024, compression=None,
+                               logger=RedactingLogger(log.getChild("websockets"))) as ws:
                 self._ws, self._codec = ws, codec
                 self.stats.connects += 1
                 codec.start(self._setup, self.handle)

@@ -60,7 +60,6 @@ class SessionConfig:
     profile: ModelProfile
     automatic_activity: bool
     interrupts: bool
-    input_transcription: bool
     output_transcription: bool
     resumption: bool
     handle: str
@@ -140,7 +139,6 @@ def check_setup(setup: Any) -> SessionConfig:
         profile=profile,
         automatic_activity=not aad.get("disabled", False),
         interrupts=ric.get("activityHandling") != "NO_INTERRUPTION",
-        input_transcription="inputAudioTranscription" in setup,
         output_transcription="outputAudioTranscription" in setup,
         resumption=resumption is not None,
         handle=str(handle),
