@@ -33,6 +33,9 @@ class ServerThread:
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
 
+    def interrupted_at(self) -> float | None:
+        return self.server.stats.last_interrupted_at
+
     @property
     def url(self) -> str:
         return self.server.url

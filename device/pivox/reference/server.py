@@ -50,6 +50,7 @@ class ServerStats:
     interruptions: int = 0
     tool_responses: int = 0
     frames_rejected: int = 0
+    last_interrupted_at: float | None = None  # monotonic time `interrupted` was sent
 
 
 class ReferenceServer:

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,6 +217,7 @@ class LiveSession:
         await self.cancel_reply()
         self.pending = 0  # the new speech supersedes turns queued behind the old reply
         self.server.stats.interruptions += 1
+        self.server.stats.last_interrupted_at = time.monotonic()
         log.info("interrupted by the user (turn %d)", self.turns)
         await self._send({"serverContent": {"interrupted": True}})
         await self._send({"serverContent": {"turnComplete": True}})
