@@ -65,6 +65,7 @@ class Timeline:
 
     def __init__(self, t0: float, write: Callable[[str], None]) -> None:
         self.t0 = t0
+        self.colour = sys.stdout.isatty()
         self.write = write
         self.states: list[str] = []
         self.wake_at: float | None = None
@@ -75,9 +76,11 @@ class Timeline:
             state = State(data["state"])
             self.states.append(state.value)
             colours = leds.pattern(state, 0.5, 0.0, 12)
+            drawn = leds.render_ansi(colours) if self.colour else \
+                "#{:02x}{:02x}{:02x}".format(*colours[0])
             why = f"  ({data['reason']})" if data.get("reason") else ""
-            self.write(f"  {ms:8.0f} ms  state {state.value:<10} LEDs {leds.render_ansi(colours)}"
-                       f" {leds.describe(state)}{why}")
+            self.write(f"  {ms:8.0f} ms  state {state.value:<10} LEDs {drawn} "
+                       f"{leds.describe(state)}{why}")
         elif kind == "event" and data["name"] in ("WakeDetected", "SpeechStarted",
                                                     "SpeechEnded", "LinkUp", "LinkDown",
                                                     "Interrupted", "TurnComplete",

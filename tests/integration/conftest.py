@@ -62,6 +62,7 @@ class Run:
     daemon: Daemon
     states: list[str] = field(default_factory=list)
     events: list[tuple[str, float]] = field(default_factory=list)
+    final_status: dict[str, Any] = field(default_factory=dict)  # just before it stopped
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "state":
@@ -94,6 +95,7 @@ def run_daemon() -> Callable[..., Any]:
             if during is not None:
                 await during(run)
             await wait_for(lambda: until(run), timeout)
+            run.final_status = daemon.status()
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)

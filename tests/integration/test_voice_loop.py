@@ -110,7 +110,7 @@ def test_offline_wakes_says_so_retries_and_recovers(tmp_path: Path, run_daemon) 
     assert holder["played"], "the offline prompt was not played"
     assert "offline" in run.states
     assert run.states[-1] == "idle" and run.daemon.m.link_up, "did not recover by itself"
-    assert run.daemon.status()["link"]["connected"]
+    assert run.final_status["link"]["connected"]
 
 
 def test_status_never_contains_the_api_key(tmp_path: Path, run_daemon, monkeypatch) -> None:
@@ -128,4 +128,5 @@ def test_status_never_contains_the_api_key(tmp_path: Path, run_daemon, monkeypat
 
     run = asyncio.run(main())
     assert run.daemon.m.link_up  # the key went in the header and was accepted
-    assert secret not in json.dumps(run.daemon.status())
+    assert run.final_status["link"]["connected"]
+    assert secret not in json.dumps(run.final_status)

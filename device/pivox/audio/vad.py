@@ -12,7 +12,7 @@ STEP_BYTES = 320  # 10 ms at 16 kHz s16
 
 
 class SpeechDetector:
-    def __init__(self, threshold: float = 0.5, start_ms: int = 60, end_ms: int = 700) -> None:
+    def __init__(self, threshold: float = 0.5, start_ms: int = 60, end_ms: int = 350) -> None:
         self._vad = MicroVad()
         self._threshold = threshold
         self._start_steps = max(1, start_ms // 10)
