@@ -70,6 +70,8 @@ def test_barge_in_silences_the_speaker_within_60_ms(
         x, t = rec.samples()
         while t[-1] < t_int + 0.6:  # let the recording catch up past the interruption
             x, t = rec.samples()
+        before = (t > t_int - 0.15) & (t < t_int)
+        assert (np.abs(x[before]) > LOUD).any(), "the speaker was not playing when interrupted"
         gap = silence_after(x, t, t_int) - t_int
         print(f"barge-in: speaker silent {gap * 1000:.0f} ms after interrupted")
         assert gap < 0.060
