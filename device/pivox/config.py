@@ -112,6 +112,7 @@ class LinkConfig:
     proactive_audio: str = _opt("", "empty, \"on\" or \"off\"", _one_of("", "on", "off"))
     affective_dialog: str = _opt("", "empty, \"on\" or \"off\"", _one_of("", "on", "off"))
     transcripts: bool = _opt(False, "true or false (log what was said to the journal)")
+    tools: bool = _opt(True, "true or false (let the model set the volume and stop)")
     context_compression: bool = _opt(True, "true or false")
     connect_timeout_s: float = _opt(10.0, "a number of seconds from 1 to 60", _range(1, 60))
     send_buffer_ms: int = _opt(3000, "an integer from 200 to 30000 (ms)", _range(200, 30000))

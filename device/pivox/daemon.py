@@ -27,6 +27,7 @@ from pivox.core import machine as mc
 from pivox.hw.gpio import LedDriver, LedRing
 from pivox.hw.systemd import Notifier
 from pivox.link import codec as lc
+from pivox.link import tools
 from pivox.link.session import LiveSession
 from pivox.wake import make_engine
 from pivox.wake.base import WakeEngine
@@ -70,6 +71,7 @@ def setup_options(cfg: Config) -> lc.SetupOptions:
         thinking_budget=None if link.thinking_budget < 0 else link.thinking_budget,
         proactive_audio=onoff[link.proactive_audio],
         affective_dialog=onoff[link.affective_dialog],
+        tools=tools.DECLARATIONS if link.tools else (),
     )
 
 
@@ -100,6 +102,7 @@ class Daemon:
         self.frames_in: Handoff[Captured] | None = None
         self.leds: LedDriver | None = None
         self.uplink_frames = 0
+        self._cancelled_calls: set[str] = set()
 
     # ------------------------------------------------------------ observers
 
@@ -123,7 +126,24 @@ class Daemon:
         elif isinstance(event, lc.GoAway):
             log.info("server will close the connection in %.0f s", event.time_left_s)
         elif isinstance(event, lc.ToolCall):
-            log.info("tool call ignored: %s", ", ".join(c.name for c in event.calls))
+            self._run_tools(event)
+        elif isinstance(event, lc.ToolCallCancelled):
+            if len(self._cancelled_calls) > 64:
+                self._cancelled_calls.clear()
+            self._cancelled_calls.update(event.ids)
+
+    def _run_tools(self, event: lc.ToolCall) -> None:
+        assert self.session is not None and self.player is not None
+        player = self.player
+        device = tools.Device(set_volume=lambda v: setattr(player, "volume", v),
+                              stop=lambda: self.post(ev.TalkPressed())
+                              if self.m.state in mc.CONVERSATION else None)
+        for call in event.calls:
+            if call.id in self._cancelled_calls:
+                continue
+            result, scheduling = tools.run(call, device)
+            log.info("tool %s(%s): %s", call.name, call.args, result)
+            self.session.send_tool_response(call, result, scheduling)
 
     def post_threadsafe(self, event: object) -> None:
         assert self.loop is not None

@@ -33,7 +33,9 @@ def demo_manifest() -> dict[str, Any]:
     return json.loads((DATA / "demo_mic.json").read_text())
 
 
-def make_config(tmp: Path, url: str, mic: Path | None = None, extra: str = "") -> config.Config:
+def make_config(tmp: Path, url: str, mic: Path | None = None, extra: str = "",
+                link: str = "") -> config.Config:
+    """A daemon config on recorded audio. `link` adds lines to [link]; `extra` adds tables."""
     mic = mic or DATA / "demo_mic.wav"
     text = f"""
 [audio.capture]
@@ -43,6 +45,7 @@ device = "wav:{tmp / 'speaker.wav'}"
 rate = 48000
 [link]
 url = "{url}"
+{link}
 [control]
 socket = "{tmp / 'control.sock'}"
 {extra}

@@ -213,6 +213,12 @@ class LiveSession:
                 await self._flush_codec(ws, codec)
             self._has_audio.clear()
 
+    def send_tool_response(self, call: lc.FunctionCall, result: dict[str, Any],
+                           scheduling: str) -> None:
+        if self._ws is not None and self._codec is not None and self.ready:
+            self._codec.send_tool_response(call, result, scheduling)
+            self._spawn(self._flush_codec(self._ws, self._codec))
+
     def send_audio_end(self) -> None:
         if self._ws is not None and self._codec is not None and self.ready:
             self._audio.clear()

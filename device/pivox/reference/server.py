@@ -65,8 +65,11 @@ class ReferenceServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, silence_ms: int = 400,
                  pace: float = 2.0, api_key: str | None = None,
                  reply_dir: str | Path | None = None, playback_hold: bool = True,
-                 ssl: ssl_mod.SSLContext | None = None) -> None:
+                 ssl: ssl_mod.SSLContext | None = None,
+                 tool_call: tuple[str, dict[str, Any]] | None = None) -> None:
         self.host = host
+        # Ask the device to run this function (if it declared it) before each reply.
+        self.tool_call = tool_call
         self.port = port
         self.silence_ms = silence_ms
         self.pace = pace

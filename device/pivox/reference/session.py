@@ -11,6 +11,7 @@ NO_INTERRUPTION; then the turn waits for the reply to finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -91,6 +92,8 @@ class LiveSession:
         self.reply_task: asyncio.Task[None] | None = None
         self.reply_phase = ""  # "streaming", "holding" (waiting for playback), "closing"
         self._resamplers: dict[int, soxr.ResampleStream] = {}
+        self.declared: set[str] = set()  # function names the client declared in setup
+        self.tool_answered = asyncio.Event()
 
     async def run(self) -> None:
         async for raw in self.ws:
@@ -128,9 +131,12 @@ class LiveSession:
         else:
             self.server.stats.tool_responses += rules.check_tool_response(
                 msg["toolResponse"], self.cfg.profile, self.cfg.model)
+            self.tool_answered.set()
 
     async def _setup(self, body: Any) -> None:
         self.cfg = cfg = rules.check_setup(body)
+        self.declared = {d.get("name") for t in body.get("tools") or []
+                         for d in t.get("functionDeclarations") or []}
         self.server.stats.setups += 1
         resumed = self.server.resume(cfg.handle)
         if resumed is not None:
@@ -230,6 +236,21 @@ class LiveSession:
         self.reply_phase = ""
 
     # -- replies
+    async def _call_tool(self) -> None:
+        """Ask the client to run a function before answering, as a model would. Models
+        with synchronous tools wait for the toolResponse (bounded) before they speak."""
+        assert self.cfg is not None
+        if self.server.tool_call is None or self.server.tool_call[0] not in self.declared:
+            return
+        name, args = self.server.tool_call
+        self.tool_answered.clear()
+        call_id = f"fc-{secrets.token_hex(4)}"
+        await self._send({"toolCall": {"functionCalls": [{"id": call_id, "name": name,
+                                                          "args": args}]}})
+        if not self.cfg.profile.async_tools:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.tool_answered.wait(), 5.0)
+
     async def _reply_loop(self) -> None:
         try:
             while True:
@@ -257,6 +278,7 @@ class LiveSession:
         log.info("reply to turn %d: %s (%.1f s)", self.turns, reply.name, reply.duration_s)
         if cfg.resumption:  # Google's "not resumable now" during generation
             await self._send({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
+        await self._call_tool()
         loop = asyncio.get_running_loop()
         started = loop.time()
         step = CHUNK_MS / 1000 / server.pace if server.pace > 0 else 0.0
