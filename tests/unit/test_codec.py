@@ -147,6 +147,9 @@ def test_barge_in_and_control_messages() -> None:
     assert c.receive('{"toolCall":{"functionCalls":[{"id":"f","name":"stop","args":{}}]}}') == [
         lc.ToolCall((lc.FunctionCall("f", "stop", {}),))]
     assert c.receive("{}") == []
+    assert c.receive('{"serverContent":{"interactionStatus":"IN_PROGRESS"}}') == [
+        ev.ServerBusy(True)]
+    assert c.receive('{"interactionStatus":"IDLE"}') == [ev.ServerBusy(False)]
 
 
 @pytest.mark.parametrize("frame", [b"\xff\xfe", "not json", "[1,2]", '"text"',

@@ -33,6 +33,7 @@ SAMPLE_EVENTS: dict[type, ev.Event] = {
     ev.Interrupted: ev.Interrupted(),
     ev.GenerationComplete: ev.GenerationComplete(),
     ev.TurnComplete: ev.TurnComplete(),
+    ev.ServerBusy: ev.ServerBusy(True),
     ev.PlaybackDrained: ev.PlaybackDrained(),
     ev.MuteSet: ev.MuteSet(True),
     ev.DeviceFailed: ev.DeviceFailed("microphone", "No such device"),
@@ -186,3 +187,16 @@ def test_never_stuck(events: list[ev.Event], gaps: list[float]) -> None:
             assert m.deadline is not None
         if m.state is State.IDLE and m.link_up:
             assert m.deadline is not None  # a warm session is closed eventually
+
+
+def test_a_busy_server_keeps_the_conversation_open_between_replies() -> None:
+    """A reasoning model may speak twice for one request: stay until it says IDLE."""
+    m = at(State.SPEAKING)
+    m, _ = run(m, ev.ServerBusy(True), ev.TurnComplete(), ev.PlaybackDrained(), now=3.0)
+    assert m.state is State.THINKING and m.deadline == 3.0 + T.thinking_s
+    m, actions = run(m, ev.AudioOut(b"second answer"))
+    assert m.state is State.SPEAKING and actions == [ev.Play(b"second answer")]
+    m, _ = run(m, ev.TurnComplete(), ev.PlaybackDrained())
+    assert m.state is State.THINKING
+    m, actions = run(m, ev.ServerBusy(False))
+    assert m.state is State.IDLE and ev.StopUplink() in actions

@@ -76,6 +76,17 @@ class TurnComplete:
 
 
 @dataclass(frozen=True)
+class ServerBusy:
+    """The server's interactionStatus: still working on the request (IN_PROGRESS), or not.
+
+    A reasoning model may speak several times for one request; the conversation stays
+    open until it reports IDLE.
+    """
+
+    busy: bool
+
+
+@dataclass(frozen=True)
 class PlaybackDrained:
     """Everything queued for the speaker has been played (after FinishPlayback)."""
 
@@ -112,6 +123,7 @@ Event = (
     | Interrupted
     | GenerationComplete
     | TurnComplete
+    | ServerBusy
     | PlaybackDrained
     | MuteSet
     | DeviceFailed

@@ -53,7 +53,9 @@ class Machine:
     link_up: bool = False
     heard_speech: bool = False  # LISTENING: the user has spoken in this turn
     discard_reply: bool = False  # after a local barge-in: drop the old turn's audio
-    turn_done: bool = False  # SPEAKING: turnComplete seen, waiting for the speaker to drain
+    turn_done: bool = False  # SPEAKING: turnComplete seen, waiting for the speaker to drain;
+    #                          THINKING: a reply was played and the server is still busy
+    busy: bool = False  # the server reported interactionStatus IN_PROGRESS
     reason: str = ""  # OFFLINE/ERROR: why, for status and the journal
     error_kind: str = ""  # ERROR: "device" or "link"
 
@@ -177,7 +179,7 @@ def device_failed_muted(m, e: ev.DeviceFailed, now, t):
 
 
 def speech_started(m, e, now, t):
-    return replace(m, state=State.LISTENING, heard_speech=True,
+    return replace(m, state=State.LISTENING, heard_speech=True, turn_done=False,
                    deadline=now + t.max_utterance_s), []
 
 
@@ -235,10 +237,19 @@ def turn_complete(m, e, now, t):
 def drained(m, e, now, t):
     if not m.turn_done:  # ran dry mid-reply (slow network): keep waiting for audio
         return _stay(m)
+    if m.busy:  # the server is still working on this request: more replies will come
+        return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
     if t.follow_up_s > 0:
         nxt, actions = _listen(m, now, t, [], discard_reply=False)
         return replace(nxt, deadline=now + t.follow_up_s), actions
     return _idle(m, now, t, [ev.StopUplink()])
+
+
+def server_busy(m, e: ev.ServerBusy, now, t):
+    nxt = replace(m, busy=e.busy)
+    if not e.busy and m.state is State.THINKING and m.turn_done:
+        return _idle(nxt, now, t, [ev.StopUplink()])
+    return nxt, []
 
 
 def interrupted(m, e, now, t):
@@ -340,6 +351,9 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
     (S.THINKING, ev.DeviceFailed): device_failed,
     (S.SPEAKING, ev.AudioOut): more_audio,
     (S.SPEAKING, ev.TurnComplete): turn_complete,
+    (S.LISTENING, ev.ServerBusy): server_busy,
+    (S.THINKING, ev.ServerBusy): server_busy,
+    (S.SPEAKING, ev.ServerBusy): server_busy,
     (S.SPEAKING, ev.PlaybackDrained): drained,
     (S.SPEAKING, ev.Interrupted): interrupted,
     (S.SPEAKING, ev.WakeDetected): barge_in,
@@ -384,6 +398,7 @@ def _ignore(states: tuple[State, ...], events: tuple[type, ...], why: str) -> No
 _ignore((S.IDLE, S.OFFLINE, S.MUTED, S.ERROR, S.BOOTING),
         (ev.AudioOut, ev.Interrupted, ev.GenerationComplete, ev.TurnComplete),
         "late server content for a conversation that is already over")
+_ignore(tuple(State), (ev.ServerBusy,), "only matters while a conversation is open")
 _ignore(tuple(State), (ev.PlaybackDrained,), "playback only matters at the end of a reply")
 _ignore(tuple(State), (ev.GenerationComplete,),
         "audio may still be in flight; turnComplete ends the turn")

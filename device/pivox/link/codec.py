@@ -78,11 +78,6 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class InteractionStatus:
-    status: str  # IN_PROGRESS or IDLE
-
-
-@dataclass(frozen=True)
 class FrameError:
     reason: str
 
@@ -99,7 +94,7 @@ ServerEvent = (
     | ToolCallCancelled
     | Transcript
     | Usage
-    | InteractionStatus
+    | ev.ServerBusy
     | FrameError
 )
 
@@ -342,9 +337,7 @@ class LiveCodec:
         usage = msg.get("usageMetadata")
         if isinstance(usage, dict) and "totalTokenCount" in usage:
             out.append(Usage(int(usage["totalTokenCount"])))
-        status = msg.get("interactionStatus")
-        if isinstance(status, str):
-            out.append(InteractionStatus(status))
+        out.extend(_busy(msg.get("interactionStatus")))
         return out
 
     def _content(self, c: dict) -> list[ServerEvent]:
@@ -367,14 +360,18 @@ class LiveCodec:
             if isinstance(tr, dict) and (tr.get("text") or tr.get("finished")):
                 out.append(Transcript(direction, str(tr.get("text", "")),
                                       bool(tr.get("finished", False))))
-        status = c.get("interactionStatus")
-        if isinstance(status, str):
-            out.append(InteractionStatus(status))
+        out.extend(_busy(c.get("interactionStatus")))
         if c.get("generationComplete"):
             out.append(ev.GenerationComplete())
         if c.get("turnComplete"):
             out.append(ev.TurnComplete())
         return out
+
+
+def _busy(status: Any) -> list[ServerEvent]:
+    if status in ("IN_PROGRESS", "IDLE"):
+        return [ev.ServerBusy(status == "IN_PROGRESS")]
+    return []
 
 
 def _rate(mime: str) -> int:
