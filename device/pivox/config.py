@@ -99,6 +99,8 @@ class LinkConfig:
     model: str = _opt(DEFAULT_MODEL, "a Gemini Live model name", lambda v: bool(v.strip()))
     api_key_env: str = _opt("GEMINI_API_KEY", "an environment variable name")
     api_key_file: str = _opt("", "a path to a file holding the API key, or empty")
+    auth: str = _opt("key", "\"key\" (x-goog-api-key) or \"token\" (an ephemeral token)",
+                     _one_of("key", "token"))
     voice: str = _opt("Kore", "a prebuilt voice name")
     language: str = _opt("", "a BCP-47 language code, or empty for automatic")
     system_instruction: str = _opt(
@@ -115,6 +117,8 @@ class LinkConfig:
     tools: bool = _opt(True, "true or false (let the model set the volume and stop)")
     context_compression: bool = _opt(True, "true or false")
     connect_timeout_s: float = _opt(10.0, "a number of seconds from 1 to 60", _range(1, 60))
+    liveness_s: float = _opt(8.0, "seconds from 2 to 60 without a frame, while a reply is "
+                             "expected, before the link counts as dead", _range(2, 60))
     send_buffer_ms: int = _opt(3000, "an integer from 200 to 30000 (ms)", _range(200, 30000))
     allow_insecure: bool = _opt(False, "true or false (allow ws:// to a non-loopback host)")
 

@@ -160,6 +160,8 @@ class Daemon:
                      type(event).__name__)
             self._emit("state", state=self.m.state.value, t=now, reason=self.m.reason)
             self.notifier.status(self.status_line())
+            if self.m.state is mc.State.THINKING and self.session is not None:
+                self.session.expect_reply()
         for action in actions:
             self._do(action)
         if self._changed is not None and self.m is not before:

@@ -32,6 +32,7 @@ from pivox.redact import RedactingLogger
 
 log = logging.getLogger("pivox.link")
 CONFIG_CLOSE_CODES = {1007, 1008}
+GOAWAY_MARGIN_S = 5.0  # switch over at the latest this long before the server's deadline
 
 
 def read_api_key(cfg: LinkConfig) -> str | None:
@@ -60,6 +61,7 @@ def loopback_url(url: str) -> bool:
 class LinkStats:
     connected: bool = False
     connects: int = 0
+    connects_ok: int = 0  # connections that reached setupComplete
     last_error: str = ""
     resumable: bool = False
     frames_up: int = 0
@@ -87,6 +89,10 @@ class LiveSession:
         self._background: set[asyncio.Task] = set()
         self._codec: lc.LiveCodec | None = None
         self.handle: str | None = None
+        self.expecting_reply = False
+        self._last_frame = 0.0
+        self._dead_reason = ""
+        self._goaway_at: float | None = None
         self.backoff = Backoff()
         self.stats = LinkStats()
 
@@ -117,17 +123,27 @@ class LiveSession:
 
     # -- the task
     async def run(self) -> None:
+        """Keep a session open while wanted. A drop after a working session is retried
+        once at once (audio stays buffered, the handle resumes the context) before the
+        speaker is told the link is down; after that, backoff with full jitter."""
+        grace = False
         while True:
             await self._wanted.wait()
             started = time.monotonic()
+            was_up = self.stats.connects_ok
             error = await self._connect_once()
             self.backoff.connected_for(time.monotonic() - started)
             if not self._wanted.is_set():
                 continue
             if error is None:
-                continue  # closed cleanly while wanted (e.g. after goAway): reconnect now
+                continue  # closed cleanly while wanted (goAway handover): reconnect now
             reason, config_error = error
             self.stats.last_error = reason
+            if not config_error and self.stats.connects_ok > was_up and not grace:
+                grace = True  # the session worked: one quiet, immediate retry first
+                log.info("link dropped (%s); reconnecting", reason)
+                continue
+            grace = False
             self._on_event(ev.LinkDown(reason, config_error=config_error))
             if config_error:  # retrying the same setup will not help; the machine retries
                 self._wanted.clear()
@@ -138,16 +154,26 @@ class LiveSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=delay)
 
-    async def _connect_once(self) -> tuple[str, bool] | None:
+    def _target(self) -> tuple[str, dict[str, str]] | tuple[str, None]:
+        """The URL and headers for the next connection, or an error text and None."""
         url = self._cfg.url
         if url.startswith("ws://") and not loopback_url(url) and not self._cfg.allow_insecure:
-            return ("refusing unencrypted ws:// to a non-loopback host", True)
-        headers = {}
+            return "refusing unencrypted ws:// to a non-loopback host", None
         key = read_api_key(self._cfg)
-        if key:
-            headers["x-goog-api-key"] = key
-        elif not loopback_url(url):
-            return (f"no API key: set ${self._cfg.api_key_env} or [link] api_key_file", True)
+        if not key:
+            if loopback_url(url):
+                return url, {}
+            return f"no API key: set ${self._cfg.api_key_env} or [link] api_key_file", None
+        if self._cfg.auth == "token":  # an ephemeral token, on the constrained method
+            if not url.split("?")[0].endswith("Constrained"):
+                url = url.replace("BidiGenerateContent", "BidiGenerateContentConstrained", 1)
+            return url, {"Authorization": f"Token {key}"}
+        return url, {"x-goog-api-key": key}
+
+    async def _connect_once(self) -> tuple[str, bool] | None:
+        url, headers = self._target()
+        if headers is None:
+            return (url, True)
         codec = lc.LiveCodec(self._profile)
         try:
             async with connect(url, additional_headers=headers,
@@ -157,11 +183,18 @@ class LiveSession:
                                logger=RedactingLogger(log.getChild("websockets"))) as ws:
                 self._ws, self._codec = ws, codec
                 self.stats.connects += 1
+                self._last_frame = time.monotonic()
                 codec.start(self._setup, self.handle)
                 await self._flush_codec(ws, codec)
-                await self._converse(ws, codec)
+                guard = asyncio.create_task(self._guard(ws, codec))
+                try:
+                    await self._converse(ws, codec)
+                finally:
+                    guard.cancel()
         except websockets.ConnectionClosed as exc:
             rcvd = exc.rcvd
+            if self._dead_reason:
+                return (self._dead_reason, False)
             if rcvd is None:
                 return ("connection lost", False)
             if rcvd.code == 1000:
@@ -175,35 +208,83 @@ class LiveSession:
             return (_describe(exc), False)
         finally:
             self._ws = self._codec = None
-            if self.stats.connected:
-                self.stats.connected = False
+            self._dead_reason = ""
+            self._goaway_at = None
+            self.expecting_reply = False
+            self.stats.connected = False
+        if self._dead_reason:
+            return (self._dead_reason, False)
         return None
+
+    async def _guard(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
+        """Liveness without trusting pongs (Gemini's can take 8-30 s): the link is dead
+        when setup never completes, or no frame comes while a reply is expected. Also
+        carries out a pending goAway handover when the server goes quiet."""
+        while True:
+            await asyncio.sleep(0.25)
+            quiet = time.monotonic() - self._last_frame
+            if codec.phase is not lc.Phase.READY and quiet > self._cfg.connect_timeout_s:
+                self._dead_reason = "setup not answered"
+            elif self.expecting_reply and quiet > self._cfg.liveness_s:
+                self._dead_reason = f"no answer for {quiet:.0f} s"
+            elif self._handover_due():
+                await ws.close(1000, "goAway handover")
+                return
+            if self._dead_reason:
+                log.warning("link dead: %s", self._dead_reason)
+                ws.transport.abort()
+                return
+
+    def _handover_due(self) -> bool:
+        """After goAway: switch between turns, or a few seconds before the deadline."""
+        if self._goaway_at is None:
+            return False
+        return not self.expecting_reply or time.monotonic() >= self._goaway_at
+
+    def expect_reply(self) -> None:
+        """The user finished speaking: a frame should come soon (see _guard)."""
+        self.expecting_reply = True
+        self._last_frame = time.monotonic()
 
     async def _converse(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
         sender: asyncio.Task | None = None
         try:
             async for frame in ws:
+                self._last_frame = time.monotonic()
                 self.stats.frames_down += 1
                 self.stats.bytes_down += len(frame)
                 for event in codec.receive(frame):
+                    self._handle(event, ws, codec)
                     if isinstance(event, lc.SetupComplete):
-                        self.stats.connected = True
-                        self.stats.last_error = ""
                         sender = asyncio.create_task(self._send_audio(ws, codec))
-                        self._on_event(ev.LinkUp())
-                    elif isinstance(event, lc.SessionHandle):
-                        if event.resumable and event.handle:
-                            self.handle = event.handle
-                        self.stats.resumable = event.resumable
-                    elif isinstance(event, lc.FrameError):
-                        self.stats.frame_errors += 1
-                        log.warning("skipped a bad server frame: %s", event.reason)
-                    else:
-                        self._on_event(event)
                 await self._flush_codec(ws, codec)
+                if self._handover_due():
+                    await ws.close(1000, "goAway handover")
         finally:
             if sender is not None:
                 sender.cancel()
+
+    def _handle(self, event: lc.ServerEvent, ws: ClientConnection, codec: lc.LiveCodec) -> None:
+        if isinstance(event, lc.SetupComplete):
+            self.stats.connected = True
+            self.stats.connects_ok += 1
+            self.stats.last_error = ""
+            self._on_event(ev.LinkUp())
+        elif isinstance(event, lc.SessionHandle):
+            if event.resumable and event.handle:  # resumable:false keeps the previous one
+                self.handle = event.handle
+            self.stats.resumable = event.resumable
+        elif isinstance(event, lc.GoAway):
+            log.info("server closes this connection in %.0f s; switching over",
+                     event.time_left_s)
+            self._goaway_at = time.monotonic() + max(0.0, event.time_left_s - GOAWAY_MARGIN_S)
+        elif isinstance(event, lc.FrameError):
+            self.stats.frame_errors += 1
+            log.warning("skipped a bad server frame: %s", event.reason)
+        else:
+            if isinstance(event, ev.GenerationComplete | ev.TurnComplete | ev.Interrupted):
+                self.expecting_reply = False
+            self._on_event(event)
 
     async def _send_audio(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
         while True:

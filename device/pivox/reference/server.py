@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pivox.redact import RedactingLogger
+from pivox.reference.faults import Faults
 from pivox.reference.session import LiveSession, Reply, load_replies
 
 log = logging.getLogger("pivox.reference")
@@ -37,7 +38,7 @@ LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGener
 RECEIVED_MAX = 10000
 HANDLES_MAX = 1000
 
-__all__ = ["LIVE_PATH", "ReferenceServer", "Reply", "ServerStats", "serve_forever"]
+__all__ = ["LIVE_PATH", "Faults", "ReferenceServer", "Reply", "ServerStats", "serve_forever"]
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ServerStats:
     interruptions: int = 0
     tool_responses: int = 0
     frames_rejected: int = 0
+    resumed: int = 0  # setups that carried one of our handles and kept their context
     last_interrupted_at: float | None = None  # monotonic time `interrupted` was sent
 
 
@@ -66,10 +68,12 @@ class ReferenceServer:
                  pace: float = 2.0, api_key: str | None = None,
                  reply_dir: str | Path | None = None, playback_hold: bool = True,
                  ssl: ssl_mod.SSLContext | None = None,
-                 tool_call: tuple[str, dict[str, Any]] | None = None) -> None:
+                 tool_call: tuple[str, dict[str, Any]] | None = None,
+                 faults: Faults | None = None) -> None:
         self.host = host
         # Ask the device to run this function (if it declared it) before each reply.
         self.tool_call = tool_call
+        self.faults = faults
         self.port = port
         self.silence_ms = silence_ms
         self.pace = pace
@@ -135,6 +139,8 @@ class ReferenceServer:
             pass
         finally:
             await session.cancel_reply()
+            if session.fault_task is not None:
+                session.fault_task.cancel()
             log.info("connection from %s closed (%s) after %d turns", peer,
                      ws.close_code if ws.close_code is not None else "no close frame",
                      session.turns)

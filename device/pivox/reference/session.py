@@ -92,6 +92,10 @@ class LiveSession:
         self.reply_task: asyncio.Task[None] | None = None
         self.reply_phase = ""  # "streaming", "holding" (waiting for playback), "closing"
         self._resamplers: dict[int, soxr.ResampleStream] = {}
+        self.stalled = False  # a fault: the server has gone quiet
+        self.fault_task: asyncio.Task[None] | None = None
+        self.faults = server.faults if server.faults and server.faults.applies(
+            server.stats.connections) else None
         self.declared: set[str] = set()  # function names the client declared in setup
         self.tool_answered = asyncio.Event()
 
@@ -106,7 +110,15 @@ class LiveSession:
                 return
 
     async def _send(self, obj: dict[str, Any]) -> None:
+        if self.stalled:
+            await asyncio.Event().wait()  # a stalled server never says anything again
         await self.ws.send(json.dumps(obj, separators=(",", ":")).encode())  # binary, as Google
+
+    async def send_now(self, obj: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(obj, separators=(",", ":")).encode())
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.ws.send(data)
 
     # -- client messages
     async def _receive(self, raw: str | bytes) -> None:
@@ -138,13 +150,23 @@ class LiveSession:
         self.declared = {d.get("name") for t in body.get("tools") or []
                          for d in t.get("functionDeclarations") or []}
         self.server.stats.setups += 1
-        resumed = self.server.resume(cfg.handle)
+        resumed = None if self.faults and self.faults.refuse_resumption else \
+            self.server.resume(cfg.handle)
         if resumed is not None:
             self.turns = self.replied = resumed
         log.info("setup: model %s, voice %s, %s%s", cfg.model, cfg.voice or "default",
                  "automatic activity detection" if cfg.automatic_activity
                  else "explicit activity", "" if resumed is None else ", resumed")
         await self._send({"setupComplete": {}})
+        if resumed is not None:
+            self.server.stats.resumed += 1
+        if cfg.resumption:  # a handle from the start, so even a quiet session can resume
+            handle = f"ref-{secrets.token_hex(8)}"
+            self.server.remember(handle, self.turns)
+            await self._send({"sessionResumptionUpdate": {"newHandle": handle,
+                                                          "resumable": True}})
+        if self.faults is not None:
+            self.fault_task = asyncio.create_task(self.faults.run(self))
 
     async def _realtime(self, body: dict[str, Any]) -> None:
         assert self.cfg is not None
@@ -278,6 +300,8 @@ class LiveSession:
         log.info("reply to turn %d: %s (%.1f s)", self.turns, reply.name, reply.duration_s)
         if cfg.resumption:  # Google's "not resumable now" during generation
             await self._send({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
+        if self.faults is not None:
+            await self.faults.before_reply(self)
         await self._call_tool()
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -1,0 +1,229 @@
+"""The link against every fault the reference server injects, over real websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import DATA, wait_for
+
+from pivox import config
+from pivox.audio.wavfile import read_wav
+from pivox.core import events as ev
+from pivox.daemon import setup_options
+from pivox.link import codec as lc
+from pivox.link.session import LiveSession
+from pivox.reference.server import Faults, ReferenceServer
+
+FRAME = 640  # 20 ms at 16 kHz
+
+
+def numbered(n: int) -> bytes:
+    """A quiet frame that carries its own sequence number."""
+    return struct.pack("<I", n) + bytes(FRAME - 4)
+
+
+def sequence(server: ReferenceServer) -> list[int]:
+    out = []
+    for m in server.received:
+        audio = m.get("realtimeInput", {}).get("audio")
+        if audio:
+            out.append(struct.unpack("<I", lc.b64decode_any(audio["data"])[:4])[0])
+    return out
+
+
+class Link:
+    def __init__(self, url: str, extra: str = "") -> None:
+        cfg = config.parse(f'[link]\nurl = "{url}"\nliveness_s = 2\n{extra}')
+        self.events: list[object] = []
+        self.session = LiveSession(cfg.link, setup_options(cfg), 20, self.events.append)
+        self.session.backoff.base_s = 0.1
+        self.task: asyncio.Task | None = None
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(e, kind) for e in self.events)
+
+    async def __aenter__(self) -> Link:
+        self.task = asyncio.create_task(self.session.run())
+        self.session.want(True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def stream(link: Link, seconds: float, start: int = 0,
+                 until: Callable[[], bool] | None = None) -> int:
+    """Send numbered frames at real time; returns the next number."""
+    n, t0 = start, time.monotonic()
+    while time.monotonic() - t0 < seconds and not (until and until()):
+        link.session.send_audio(numbered(n))
+        n += 1
+        await asyncio.sleep(max(0.0, t0 + (n - start) * 0.02 - time.monotonic()))
+    return n
+
+
+def serve(**faults: object) -> ReferenceServer:
+    return ReferenceServer(faults=Faults(**faults) if faults else None)  # type: ignore[arg-type]
+
+
+def test_goaway_handover_loses_no_microphone_frame() -> None:
+    async def main():
+        server = serve(goaway_after_s=0.5, goaway_time_left_s=3.0)
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                n = await stream(link, 2.5)
+                await wait_for(lambda: len(sequence(server)) >= n, 3)
+        finally:
+            await server.stop()
+        return server, link, n
+
+    server, link, n = asyncio.run(main())
+    assert server.stats.connections == 2, "the handover did not open a second connection"
+    assert server.stats.resumed == 1, "the second connection did not resume the session"
+    assert sequence(server) == list(range(n)), "frames lost or out of order"
+    assert link.count(ev.LinkDown) == 0
+
+
+def test_a_dropped_connection_resumes_quietly() -> None:
+    async def main():
+        server = serve(drop_after_s=0.5)
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 2, 5)
+        finally:
+            await server.stop()
+        return server, link
+
+    server, link = asyncio.run(main())
+    assert link.count(ev.LinkUp) == 2 and link.count(ev.LinkDown) == 0
+    assert server.stats.resumed == 1
+
+
+def test_1011_retries_with_growing_backoff_and_no_hot_loop() -> None:
+    async def main():
+        server = serve(connections=0, close_after_s=0.0)
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await asyncio.sleep(3.0)
+        finally:
+            await server.stop()
+        return server, link
+
+    server, link = asyncio.run(main())
+    downs = [e for e in link.events if isinstance(e, ev.LinkDown)]
+    assert downs and not any(d.config_error for d in downs)
+    assert "1011" in downs[0].reason
+    assert 2 <= server.stats.connections <= 12, server.stats.connections
+    assert link.session.backoff.attempt >= 2
+
+
+@pytest.mark.parametrize("code", [1007, 1008])
+def test_configuration_close_codes_stop_retrying(code: int) -> None:
+    async def main():
+        server = serve(connections=0, close_after_s=0.0, close_code=code,
+                       close_reason="Request contains an invalid argument.")
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await asyncio.sleep(1.5)
+        finally:
+            await server.stop()
+        return server, link
+
+    server, link = asyncio.run(main())
+    downs = [e for e in link.events if isinstance(e, ev.LinkDown)]
+    assert len(downs) == 1 and downs[0].config_error
+    assert "invalid argument" in downs[0].reason  # the server's reason reaches the journal
+    assert server.stats.connections == 1
+
+
+def test_a_stalled_server_is_detected_while_a_reply_is_expected() -> None:
+    async def main():
+        server = serve(stall_after_s=0.2)
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                await asyncio.sleep(0.4)
+                link.session.expect_reply()
+                t0 = time.monotonic()
+                await wait_for(lambda: link.count(ev.LinkUp) == 2, 6)
+                took = time.monotonic() - t0
+        finally:
+            await server.stop()
+        return server, link, took
+
+    server, link, took = asyncio.run(main())
+    assert link.count(ev.LinkUp) == 2, "the dead link was never replaced"
+    assert took < 5
+
+
+def test_malformed_and_oversized_frames_are_skipped() -> None:
+    async def main():
+        server = ReferenceServer(faults=Faults(malformed_before_reply=True,
+                                               oversized_bytes=2_000_000))
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                pcm = read_wav(DATA / "demo_mic.wav") + bytes(32000)
+                for i in range(0, len(pcm), FRAME):
+                    link.session.send_audio(pcm[i : i + FRAME])
+                    await asyncio.sleep(0.005)
+                await wait_for(lambda: link.count(ev.TurnComplete) >= 1, 15)
+        finally:
+            await server.stop()
+        return link
+
+    link = asyncio.run(main())
+    assert link.session.stats.frame_errors >= 2
+    assert link.count(ev.AudioOut) > 10 and link.count(ev.TurnComplete) >= 1
+    assert link.count(ev.LinkDown) == 0
+
+
+def test_refused_resumption_still_reconnects() -> None:
+    async def main():
+        server = serve(connections=0, refuse_resumption=True, drop_after_s=0.5)
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) >= 2, 5)
+        finally:
+            await server.stop()
+        return server, link
+
+    server, link = asyncio.run(main())
+    assert link.count(ev.LinkUp) >= 2 and server.stats.resumed == 0
+
+
+def test_the_api_key_never_reaches_a_log(caplog: pytest.LogCaptureFixture, monkeypatch) -> None:
+    secret = "AIzaSy-never-print-me-42"
+    monkeypatch.setenv("GEMINI_API_KEY", secret)
+    caplog.set_level(logging.DEBUG)
+
+    async def main():
+        server = ReferenceServer(api_key=secret, faults=Faults(drop_after_s=0.3))
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 2, 5)
+        finally:
+            await server.stop()
+        return link
+
+    link = asyncio.run(main())
+    assert link.count(ev.LinkUp) == 2
+    assert "x-goog-api-key" in caplog.text.lower()  # the header was logged, redacted
+    assert secret not in caplog.text
