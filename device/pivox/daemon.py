@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -91,8 +90,6 @@ class Daemon:
         self._sink = sink or open_sink(cfg)
         self._wake = wake or make_engine(cfg.wake.engine, cfg.wake.keyword, cfg.wake.cutoff,
                                          cfg.wake.refractory_s)
-        frame_ms = cfg.audio.frame_ms
-        self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.audio.preroll_ms // frame_ms))
         self.uplink = False
         self._changed: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -188,16 +185,14 @@ class Daemon:
                 self.session.want(False)
             case ev.StartUplink():
                 self.uplink = True
-                self.capture.detect_speech = True
-                for pcm in self._preroll:  # the words right after the wake word, unclipped
+                for pcm in self.capture.start_streaming():  # the pre-roll first
                     self._send_up(pcm)
             case ev.StopUplink():
                 self.uplink = False
-                self.capture.detect_speech = False
+                self.capture.stop_streaming()
                 self.session.send_audio_end()
             case ev.SetMute(on):
-                self.capture.muted = on
-                self._preroll.clear()
+                self.capture.set_muted(on)
             case ev.ReportProblem(kind, detail):
                 log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
 
@@ -220,7 +215,6 @@ class Daemon:
                 continue
             if self.uplink and not mc.uplink_gated(self.m, not gated):
                 self._send_up(item.pcm)
-            self._preroll.append(item.pcm)
 
     async def _deadlines(self) -> None:
         assert self._changed is not None
@@ -253,7 +247,8 @@ class Daemon:
                              jitter_ms=self.cfg.audio.playback.jitter_ms,
                              on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()))
         self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
-        self.capture = Capture(self._source, self._wake, self.frames_in)
+        self.capture = Capture(self._source, self._wake, self.frames_in,
+                               preroll_frames=self.cfg.audio.preroll_ms // frame_ms)
         self.player.start()
         self.capture.start()
         control = ControlServer(self.cfg.control.socket, self.command)

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from conftest import DaemonProcess, ServerThread
+from processes import DaemonProcess, ServerThread
 from rig import PulseRig
 
 from pivox.audio.wavfile import read_wav

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import DATA, wait_for
+from live import DATA, wait_for
 
 from pivox import config
 from pivox.audio.wavfile import read_wav

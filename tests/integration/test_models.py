@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from live import make_config
 
 from pivox.core.models import GEMINI_25, GEMINI_31, GEMINI_38, ModelProfile
 from pivox.reference.server import ReferenceServer

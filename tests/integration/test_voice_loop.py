@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import LIVE_PATH, free_port, make_config, read_speaker, wait_for
 from google.genai import types
+from live import LIVE_PATH, free_port, make_config, read_speaker, wait_for
 
 from pivox.link import codec as lc
 from pivox.reference.server import ReferenceServer

@@ -39,6 +39,21 @@ def to_float(raw: bytes, fmt: str, channels: int) -> np.ndarray:
     return x[: n * channels].reshape(n, channels)
 
 
+def to_mono(raw: bytes, fmt: str, channels: int, channel: int) -> np.ndarray:
+    """One channel by index, or all mixed, as float32. Mixing S16/S32 happens in integers
+    first, so only a quarter (for four channels) of the samples is converted to float."""
+    if fmt == "S24_3LE" or channels == 1:
+        x = to_float(raw, fmt, channels)
+        return x[:, 0] if channels == 1 else (
+            x.mean(axis=1) if channel < 0 else x[:, min(channel, channels - 1)])
+    dtype, full = ("<i2", 32768.0) if fmt == "S16_LE" else ("<i4", 2147483648.0)
+    ints = np.frombuffer(raw, dtype=dtype)
+    ints = ints[: len(ints) // channels * channels].reshape(-1, channels)
+    if channel >= 0:
+        return ints[:, min(channel, channels - 1)].astype(np.float32) / full
+    return ints.sum(axis=1, dtype=np.int64).astype(np.float32) * (1.0 / (channels * full))
+
+
 def to_s16(x: np.ndarray) -> bytes:
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
@@ -73,9 +88,7 @@ class AlsaSource:
                 continue
             if n == 0:
                 continue
-            x = to_float(raw, self._fmt, self._channels)
-            mono = x.mean(axis=1) if self._channel < 0 else x[:, min(self._channel,
-                                                                   self._channels - 1)]
+            mono = to_mono(raw, self._fmt, self._channels, self._channel)
             if self._resampler is not None:
                 mono = self._resampler.resample_chunk(mono)
             self._pending += to_s16(mono)

@@ -36,7 +36,7 @@ class Captured:
 class Capture:
     def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
                  out: Handoff[Captured], retry_s: float = 2.0,
-                 speech: SpeechDetector | None = None) -> None:
+                 speech: SpeechDetector | None = None, preroll_frames: int = 25) -> None:
         self._open_source = open_source
         self._wake = wake
         self._out = out
@@ -45,7 +45,11 @@ class Capture:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pivox-capture", daemon=True)
         self.muted = False  # set from the loop; read here (a bool store is atomic)
-        self.detect_speech = False  # set from the loop while a conversation listens
+        # While idle, frames stay here in the pre-roll ring and never wake the loop; a
+        # conversation takes the ring and then receives every frame (see start_streaming).
+        self._lock = threading.Lock()
+        self._preroll: deque[bytes] = deque(maxlen=max(1, preroll_frames))
+        self._streaming = False
         self.frames = 0
         self.muted_frames = 0
         self.last_frame_at = 0.0
@@ -56,6 +60,25 @@ class Capture:
 
     def start(self) -> None:
         self._thread.start()
+
+    def start_streaming(self) -> list[bytes]:
+        """From now on every frame goes to the loop; returns the pre-roll before it, so the
+        words right after the wake word are never clipped and nothing falls in between."""
+        with self._lock:
+            frames = list(self._preroll)
+            self._preroll.clear()
+            self._streaming = True
+        return frames
+
+    def stop_streaming(self) -> None:
+        with self._lock:
+            self._streaming = False
+
+    def set_muted(self, on: bool) -> None:
+        with self._lock:
+            self.muted = on
+            self._preroll.clear()
+            self._streaming = self._streaming and not on
 
     def stop(self) -> None:
         self._stop.set()
@@ -110,7 +133,8 @@ class Capture:
             if keyword:
                 self.last_wake = (keyword, now)
                 self._out.put(Captured(now, event=ev.WakeDetected(keyword)))
-            if self.detect_speech:
+            streaming = self._streaming
+            if streaming:
                 if not speaking:
                     self._speech.reset()
                     for old in recent:
@@ -125,4 +149,8 @@ class Capture:
             elif speaking:
                 speaking = False
             recent.append(pcm)
-            self._out.put(Captured(now, pcm=pcm))
+            with self._lock:
+                if self._streaming:
+                    self._out.put(Captured(now, pcm=pcm))
+                else:
+                    self._preroll.append(pcm)

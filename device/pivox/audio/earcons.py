@@ -1,38 +1,82 @@
 """The speaker's own sounds: short earcons made here, and bundled spoken prompts.
 
-All at 24 kHz s16 mono, the rate of reply audio, so they take the same playback path.
-The wake chime is short and quiet so it never masks the user's first words (the
-microphone keeps capturing through it; the pre-roll covers the rest).
+All at 24 kHz s16 mono by default, the rate of reply audio, so they take the same playback
+path. Earcons are computed rather than shipped: a few lines of numpy are smaller than a
+WAV and can be made at any device rate. The wake chime is short and quiet so it never
+masks the user's first words (the microphone keeps capturing through it; the pre-roll
+covers the rest). Prompts are espeak-ng recordings made by scripts/make-fixtures, so the
+offline prompt works with no network at all.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import wave
 from importlib import resources
 
 import numpy as np
 
-from pivox.audio.wavfile import read_wav
-
 RATE = 24000
 PROMPTS = ("offline", "apology", "error", "mute", "unmute")
+EARCONS = ("wake", "done")
+
+# name: (note frequencies in Hz, seconds between note onsets, total seconds, peak level)
+_CHIMES: dict[str, tuple[tuple[float, ...], float, float, float]] = {
+    "wake": ((659.25, 880.0), 0.06, 0.15, 0.25),  # E5 -> A5, rising: "I'm listening"
+    "done": ((880.0, 659.25), 0.06, 0.15, 0.18),  # A5 -> E5, falling and softer: "over"
+}
 
 
-def _tone(freqs: tuple[float, ...], each_s: float, level: float = 0.25) -> bytes:
-    n = int(each_s * RATE)
-    fade = np.minimum(1, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.008 * RATE))
-    t = np.arange(n) / RATE
-    notes = [np.sin(2 * np.pi * f * t) * fade for f in freqs]
-    x = np.concatenate(notes) * level
-    return (x * 32767).astype("<i2").tobytes()
+def _chime(notes: tuple[float, ...], step_s: float, length_s: float, level: float,
+           rate: int) -> np.ndarray:
+    """Bell-like notes (fast attack, exponential decay, a soft octave overtone), each
+    starting `step_s` after the last, inside an overall fade so neither end clicks."""
+    n = round(length_s * rate)
+    out = np.zeros(n)
+    for i, freq in enumerate(notes):
+        start = round(i * step_s * rate)
+        t = np.arange(n - start) / rate
+        env = (1 - np.exp(-t / 0.003)) * np.exp(-t / 0.07)
+        tone = np.sin(2 * np.pi * freq * t) + 0.25 * np.sin(4 * np.pi * freq * t)
+        out[start:] += tone * env
+    ramp = np.arange(n)
+    out *= np.clip(np.minimum(ramp / (0.005 * rate), ramp[::-1] / (0.03 * rate)), 0, 1)
+    out *= level / np.max(np.abs(out))
+    return np.round(out * 32767).astype("<i2")
 
 
 @functools.cache
+def earcon(name: str, rate: int = RATE) -> bytes:
+    """A synthesized earcon as s16le mono at `rate`. Raises ValueError for an unknown name."""
+    if name not in _CHIMES:
+        raise ValueError(f"no earcon named {name!r}; choose one of {', '.join(EARCONS)}")
+    notes, step_s, length_s, level = _CHIMES[name]
+    return _chime(notes, step_s, length_s, level, rate).tobytes()
+
+
+@functools.cache
+def prompt(name: str) -> bytes:
+    """A bundled spoken prompt as 24 kHz s16le mono, read once and then cached.
+
+    Raises ValueError for an unknown name or a bundled file in the wrong format.
+    """
+    if name not in PROMPTS:
+        raise ValueError(f"no prompt named {name!r}; choose one of {', '.join(PROMPTS)}")
+    blob = (resources.files("pivox") / "data" / f"prompt_{name}.wav").read_bytes()
+    with wave.open(io.BytesIO(blob), "rb") as w:
+        fmt = (w.getframerate(), w.getsampwidth(), w.getnchannels())
+        if fmt != (RATE, 2, 1):
+            raise ValueError(f"prompt_{name}.wav is {fmt[0]} Hz, {8 * fmt[1]}-bit, "
+                             f"{fmt[2]} channel(s); expected {RATE} Hz 16-bit mono "
+                             "(regenerate with scripts/make-fixtures)")
+        return w.readframes(w.getnframes())
+
+
 def sound(name: str) -> bytes:
-    """The sound for a PlayPrompt action. Raises KeyError for an unknown name."""
-    if name == "wake":
-        return _tone((660.0, 880.0), 0.07)
+    """The 24 kHz sound for a PlayPrompt action. Raises KeyError for an unknown name."""
+    if name in _CHIMES:
+        return earcon(name)
     if name in PROMPTS:
-        path = resources.files("pivox") / "data" / f"prompt_{name}.wav"
-        return read_wav(str(path), RATE)
+        return prompt(name)
     raise KeyError(f"no sound named {name!r}")

@@ -1,0 +1,1 @@
+"""Benchmarks: each part measures through the real stack and prints figures (never asserts)."""
