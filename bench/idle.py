@@ -3,7 +3,8 @@
 The idle path is the daemon's own capture thread (pivox.audio.capture) reading 48 kHz,
 4-channel S32_LE audio through real libasound (ALSA's file plugin, unpaced), mixing and
 resampling it to 16 kHz, running the wake engine and keeping the pre-roll ring, with an
-asyncio loop alive beside it (idle frames never wake it). Side by side, in the same process, the bare engine is fed the same 16 kHz audio.
+asyncio loop alive beside it (idle frames never wake it). Side by side, in the same
+process, the bare engine is fed the same 16 kHz audio.
 Both are CPU seconds per second of audio.
 """
 

@@ -90,6 +90,7 @@ class LiveSession:
         self._codec: lc.LiveCodec | None = None
         self.handle: str | None = None
         self.expecting_reply = False
+        self.retry_at = 0.0  # when the current backoff sleep ends (monotonic)
         self._last_frame = 0.0
         self._dead_reason = ""
         self._goaway_at: float | None = None
@@ -149,6 +150,7 @@ class LiveSession:
                 self._wanted.clear()
                 continue
             delay = self.backoff.next_delay()
+            self.retry_at = time.monotonic() + delay
             log.info("link down (%s); retrying in %.1f s", reason, delay)
             self._kick.clear()
             with contextlib.suppress(TimeoutError):
