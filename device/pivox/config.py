@@ -75,11 +75,21 @@ class PlaybackConfig:
 
 
 @dataclass(frozen=True)
+class EchoConfig:
+    enabled: bool = _opt(True, "true or false (cancel the speaker's echo in the microphone)")
+    tail_ms: int = _opt(200, "an integer from 50 to 500 (ms of room echo to model)",
+                        _range(50, 500))
+    denoise: bool = _opt(False, "true or false (speex noise suppression)")
+    agc: bool = _opt(False, "true or false (speex automatic gain)")
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     frame_ms: int = _opt(20, "10, 20 or 30 (ms)", _one_of(10, 20, 30))
     preroll_ms: int = _opt(500, "an integer from 300 to 5000 (ms)", _range(300, 5000))
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     playback: PlaybackConfig = field(default_factory=PlaybackConfig)
+    echo: EchoConfig = field(default_factory=EchoConfig)
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,8 @@ class ConversationConfig:
     thinking_s: float = _opt(10.0, "seconds, 1 to 60", _range(1, 60))
     follow_up_s: float = _opt(0.0, "seconds, 0 to 30", _range(0, 30))
     keep_warm_s: float = _opt(60.0, "seconds, 0 to 600", _range(0, 600))
-    full_duplex: bool = _opt(False, "true or false (stream the microphone while speaking)")
+    duplex: str = _opt("auto", "\"auto\" (full duplex once the echo canceller has "
+                       "converged), \"half\" or \"full\"", _one_of("auto", "half", "full"))
 
     def timings(self) -> Timings:
         return Timings(no_speech_s=self.no_speech_s, max_utterance_s=self.max_utterance_s,

@@ -17,6 +17,7 @@ from typing import Any
 from pivox.audio import earcons
 from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.capture import Capture, Captured
+from pivox.audio.echo import EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.playback import Player
 from pivox.config import Config
@@ -205,7 +206,6 @@ class Daemon:
 
     async def _pump_frames(self) -> None:
         assert self.frames_in is not None
-        gated = self.cfg.conversation.full_duplex is False
         while True:
             item = await self.frames_in.get()
             if item.event is not None:
@@ -213,7 +213,7 @@ class Daemon:
                 if isinstance(item.event, ev.AudioReady):
                     self.notifier.ready(self.status_line())
                 continue
-            if self.uplink and not mc.uplink_gated(self.m, not gated):
+            if self.uplink and not mc.uplink_gated(self.m, self.full_duplex()):
                 self._send_up(item.pcm)
 
     async def _deadlines(self) -> None:
@@ -243,12 +243,15 @@ class Daemon:
         self._changed = asyncio.Event()
         frame_ms = self.cfg.audio.frame_ms
         self.frames_in = Handoff(self.loop, maxlen=max(10, 2000 // frame_ms))
+        echo, echo_ref = self._open_echo()
         self.player = Player(self._sink, volume=self.cfg.audio.playback.volume,
                              jitter_ms=self.cfg.audio.playback.jitter_ms,
-                             on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()))
+                             on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()),
+                             echo_ref=echo_ref)
         self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
         self.capture = Capture(self._source, self._wake, self.frames_in,
-                               preroll_frames=self.cfg.audio.preroll_ms // frame_ms)
+                               preroll_frames=self.cfg.audio.preroll_ms // frame_ms,
+                               echo=echo, echo_ref=echo_ref)
         self.player.start()
         self.capture.start()
         control = ControlServer(self.cfg.control.socket, self.command)
@@ -276,6 +279,26 @@ class Daemon:
             await asyncio.to_thread(self.capture.stop)
             await asyncio.to_thread(self.player.stop)
             ring.close()
+
+    def _open_echo(self) -> tuple[SpeexEcho | None, EchoReference | None]:
+        """Without the canceller the speaker still works, in half duplex."""
+        ec = self.cfg.audio.echo
+        if not ec.enabled:
+            return None, None
+        try:
+            echo = SpeexEcho(tail_ms=ec.tail_ms, denoise=ec.denoise, agc=ec.agc)
+        except OSError as exc:
+            log.error("echo cancellation unavailable (%s); talking over replies needs the "
+                      "wake word", exc)
+            return None, None
+        return echo, EchoReference()
+
+    def full_duplex(self) -> bool:
+        """Whether the microphone may stream to the model while the speaker talks."""
+        mode = self.cfg.conversation.duplex
+        if mode == "auto":
+            return bool(self.capture and self.capture.echo_converged)
+        return mode == "full"
 
     def _open_leds(self) -> LedRing:
         """LEDs are a nicety: if they cannot be driven, say why once and carry on."""
@@ -336,6 +359,10 @@ class Daemon:
                 "playback_level": round(pl.stats.level, 3) if pl else 0.0,
                 "volume": pl.volume if pl else self.cfg.audio.playback.volume,
                 "underruns": pl.stats.underruns if pl else 0,
+                "echo_cancelling": bool(self.cfg.audio.echo.enabled and cap and cap.has_echo),
+                "echo_converged": bool(cap and cap.echo_converged),
+                "erle_db": round(cap.erle_db, 1) if cap else 0.0,
+                "duplex": "full" if self.full_duplex() else "half",
             },
             "leds": {
                 "kind": self.cfg.leds.kind,

@@ -57,7 +57,7 @@ def test_barge_in_silences_the_speaker_within_60_ms(
     pcm, manifest = demo_speech()
     question = pcm[int(manifest["speech_start_s"] * 16000) * 2 :]
     rec = rig.record()
-    d = DaemonProcess(tmp_path, rig, server.url, "[conversation]\nfull_duplex = true\n")
+    d = DaemonProcess(tmp_path, rig, server.url, "[conversation]\nduplex = \"full\"\n")
     try:
         d.wait_state("idle", 20)
         rig.feeder.say(pcm)

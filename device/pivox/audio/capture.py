@@ -14,13 +14,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from pivox.audio.base import RATE, AudioSource, DeviceError
+from pivox.audio.echo import EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox.capture")
+CONVERGED_DB = 12.0  # echo reduction that makes talking over the reply safe
 STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
 
 
@@ -36,7 +40,9 @@ class Captured:
 class Capture:
     def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
                  out: Handoff[Captured], retry_s: float = 2.0,
-                 speech: SpeechDetector | None = None, preroll_frames: int = 25) -> None:
+                 speech: SpeechDetector | None = None, preroll_frames: int = 25,
+                 echo: SpeexEcho | None = None, echo_ref: EchoReference | None = None
+                 ) -> None:
         self._open_source = open_source
         self._wake = wake
         self._out = out
@@ -54,6 +60,11 @@ class Capture:
         self.muted_frames = 0
         self.last_frame_at = 0.0
         self.last_wake: tuple[str, float] | None = None
+        self._echo, self._echo_ref = echo, echo_ref
+        self.has_echo = echo is not None
+        self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
+        self.echo_converged = False
+        self._converged_frames = 0
         self.device = ""
         self.overruns = 0  # reported by the device, plus stalls longer than its buffer
         self._stalls = 0
@@ -109,6 +120,25 @@ class Capture:
             finally:
                 source.close()
 
+    def _cancel_echo(self, pcm: bytes, now: float) -> bytes:
+        """Cancel the speaker's echo, and track whether the canceller has converged: its
+        echo reduction must stay above CONVERGED_DB for a second of playback."""
+        assert self._echo is not None and self._echo_ref is not None
+        n = len(pcm) // 2
+        ref = self._echo_ref.read(now - n / RATE, n)
+        out = self._echo.process(pcm, ref)
+        if any(ref):
+            x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+            y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
+            db = 10 * np.log10((float(np.dot(x, x)) + 1.0) / (float(np.dot(y, y)) + 1.0))
+            self.erle_db += 0.1 * (db - self.erle_db)
+            self._converged_frames = self._converged_frames + 1 \
+                if self.erle_db >= CONVERGED_DB else 0
+            if self._converged_frames >= 50 and not self.echo_converged:
+                self.echo_converged = True
+                log.info("echo canceller converged (%.0f dB)", self.erle_db)
+        return out
+
     def _stream(self, source: AudioSource) -> None:
         speaking = False
         # pymicro-vad decides nothing for its first ~0.8 s: keep recent audio to prime it
@@ -129,6 +159,9 @@ class Capture:
             if self.muted:  # privacy: a muted frame goes nowhere, not even the wake engine
                 self.muted_frames += 1
                 continue
+            if self._echo is not None and self._echo_ref is not None \
+                    and self._echo_ref.active(now):
+                pcm = self._cancel_echo(pcm, now)
             keyword = self._wake.process(pcm)
             if keyword:
                 self.last_wake = (keyword, now)

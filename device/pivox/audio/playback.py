@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import soxr
 
+from pivox.audio.base import RATE as ECHO_RATE
 from pivox.audio.base import AudioSink, DeviceError
+from pivox.audio.echo import EchoReference
 
 log = logging.getLogger("pivox.playback")
 REPLY_RATE = 24000
@@ -44,7 +46,8 @@ class PlaybackStats:
 class Player:
     def __init__(self, open_sink: Callable[[], AudioSink], volume: float = 0.8,
                  jitter_ms: int = 60, on_drained: Callable[[], None] | None = None,
-                 on_failed: Callable[[str], None] | None = None) -> None:
+                 on_failed: Callable[[str], None] | None = None,
+                 echo_ref: EchoReference | None = None) -> None:
         self._open_sink = open_sink
         self.volume = volume
         self._jitter_ms = jitter_ms
@@ -56,6 +59,8 @@ class Player:
         self._flush = False
         self._stop = threading.Event()
         self._resampler: soxr.ResampleStream | None = None
+        self._echo_ref = echo_ref
+        self._ref_resampler: soxr.ResampleStream | None = None
         self.stats = PlaybackStats()
         self.sink: AudioSink | None = None
         self._thread = threading.Thread(target=self._run, name="pivox-playback", daemon=True)
@@ -142,6 +147,23 @@ class Player:
                 self.stats.reply_samples += len(chunk) // 2
             return chunk
 
+    def _feed_reference(self, chunk: bytes, sink: AudioSink) -> None:
+        """Tell the echo canceller exactly what was just sent, and when it will be heard."""
+        assert self._echo_ref is not None
+        dur = len(chunk) / 2 / sink.rate
+        heard_at = time.monotonic() + sink.delay_s() - dur
+        x = np.frombuffer(chunk, dtype="<i2")
+        if not x.any():
+            self._ref_resampler = None
+            self._echo_ref.add(np.zeros(round(dur * ECHO_RATE), dtype=np.int16), heard_at)
+            return
+        if sink.rate != ECHO_RATE:
+            if self._ref_resampler is None:
+                self._ref_resampler = soxr.ResampleStream(sink.rate, ECHO_RATE, 1,
+                                                          dtype="int16")
+            x = self._ref_resampler.resample_chunk(x)
+        self._echo_ref.add(np.asarray(x, dtype=np.int16), heard_at)
+
     def _run(self) -> None:
         assert self.sink is not None
         sink = self.sink
@@ -169,6 +191,8 @@ class Player:
                     chunk += bytes(period_bytes - len(chunk))
             try:
                 sink.write(chunk)
+                if self._echo_ref is not None:
+                    self._feed_reference(chunk, sink)
             except DeviceError as exc:
                 log.error("speaker failed: %s", exc)
                 self._on_failed(str(exc))
