@@ -372,6 +372,7 @@ class Daemon:
             "wake": {
                 "engine": self.cfg.wake.engine, "keyword": self.cfg.wake.keyword,
                 "last_detection": cap.last_wake[0] if cap and cap.last_wake else None,
+                "detections": cap.wake_count if cap else 0,
             },
         }
 

@@ -23,6 +23,14 @@ def rig(tmp_path: Path) -> Iterator[PulseRig]:
 
 
 @pytest.fixture
+def name_server() -> Iterator[ServerThread]:
+    """A reference server whose reply says the speaker's own wake word."""
+    s = ServerThread(reply_dir=Path(__file__).parents[1] / "fixtures" / "replies_with_name")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def server() -> Iterator[ServerThread]:
     s = ServerThread()
     yield s

@@ -66,11 +66,54 @@ class Recorder:
         self._thread.join(timeout=3)
 
 
+class EchoPath:
+    """The room: what the speaker plays comes back into the microphone, later and quieter.
+
+    Reads the speaker's monitor at 16 kHz as it plays and hands it to the microphone feeder
+    `delay_s` later, scaled by `gain`, so the daemon hears itself as on a real device.
+    """
+
+    def __init__(self, cmd: list[str], env: dict[str, str], gain: float, delay_s: float) -> None:
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      env=env)
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._gain = gain
+        self._delay = int(delay_s * MIC_RATE) * 2
+        self._started = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        while chunk := self._proc.stdout.read1(640):  # type: ignore[attr-defined]
+            with self._lock:
+                self._buf += chunk
+
+    def take(self, nbytes: int) -> np.ndarray:
+        with self._lock:
+            if not self._started and len(self._buf) < self._delay + nbytes:
+                return np.zeros(nbytes // 2, dtype=np.float32)
+            self._started = True
+            if len(self._buf) < nbytes:
+                return np.zeros(nbytes // 2, dtype=np.float32)
+            chunk = bytes(self._buf[:nbytes])
+            del self._buf[:nbytes]
+        return np.frombuffer(chunk, dtype="<i2").astype(np.float32) * self._gain
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=3)
+
+
 class Feeder:
-    """Plays audio into the microphone at real time; silence when there is nothing to say."""
+    """Plays audio into the microphone at real time; silence when there is nothing to say.
+    With an echo path, the room's echo of the speaker is mixed in."""
 
     def __init__(self, open_out: callable) -> None:  # type: ignore[valid-type]
         self._open_out = open_out
+        self.echo: EchoPath | None = None
         self._queue: deque[bytes] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -109,6 +152,9 @@ class Feeder:
                 start, n = time.monotonic(), 0
             with self._lock:
                 chunk = self._queue.popleft() if self._queue else bytes(period)
+            if self.echo is not None:
+                mixed = np.frombuffer(chunk, dtype="<i2") + self.echo.take(period)
+                chunk = np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
             try:
                 out.write(chunk)
                 out.flush()
@@ -205,6 +251,15 @@ class PulseRig:
             self.feeder.paused.set()
         self.pactl("unload-module", self._mic_module, sock=self.mic_sock)
 
+    def add_echo(self, gain: float = 0.5, delay_s: float = 0.03) -> EchoPath:
+        """Let the microphone hear the speaker (see EchoPath)."""
+        assert self.feeder is not None
+        path = EchoPath(["parec", "-d", "spk.monitor", "--raw", "--format=s16le",
+                         f"--rate={MIC_RATE}", "--channels=1", "--latency-msec=10"],
+                        self.env, gain, delay_s)
+        self.feeder.echo = path
+        return path
+
     def record(self) -> Recorder:
         return Recorder(["parec", "-d", "spk.monitor", "--raw", "--format=s16le",
                          f"--rate={SPK_RATE}", "--channels=1", "--latency-msec=10"],
@@ -213,6 +268,8 @@ class PulseRig:
     def stop(self) -> None:
         if self.feeder is not None:
             self.feeder.stop()
+            if self.feeder.echo is not None:
+                self.feeder.echo.stop()
         for server in self._servers:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivox.audio.base import RATE, AudioSource, DeviceError
-from pivox.audio.echo import EchoReference, SpeexEcho
+from pivox.audio.echo import LATENCY, REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox.capture")
-CONVERGED_DB = 12.0  # echo reduction that makes talking over the reply safe
+CONVERGED_DB = 12.0  # echo reduction (per half second) that makes talking over a reply safe
 STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
 
 
@@ -60,7 +60,14 @@ class Capture:
         self.muted_frames = 0
         self.last_frame_at = 0.0
         self.last_wake: tuple[str, float] | None = None
+        self.wake_count = 0
         self._echo, self._echo_ref = echo, echo_ref
+        self._delay = DelayEstimator()
+        self._frames_since_estimate = 0
+        self._mic_next: float | None = None
+        self._prev_mic = bytes(LATENCY * 2)
+        self._e_in = self._e_out = 0.0
+        self._e_frames = 0
         self.has_echo = echo is not None
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
@@ -125,19 +132,56 @@ class Capture:
         echo reduction must stay above CONVERGED_DB for a second of playback."""
         assert self._echo is not None and self._echo_ref is not None
         n = len(pcm) // 2
-        ref = self._echo_ref.read(now - n / RATE, n)
+        # Frames arrive in bursts; their audio is contiguous. Lay them end to end on the
+        # clock, re-anchoring only on a real jump, as the playback side does.
+        start = now - n / RATE
+        if self._mic_next is not None and abs(start - self._mic_next) < REANCHOR_S:
+            start = self._mic_next + 0.01 * (start - self._mic_next)
+        self._mic_next = start + n / RATE
+        ref = self._echo_ref.read(start, n)
+        self._align(pcm, ref)
         out = self._echo.process(pcm, ref)
+        # Echo reduction over half-second windows of playback; the canceller's output lags
+        # its input by LATENCY, so the input is lagged the same before comparing.
+        x = np.frombuffer(self._prev_mic[-LATENCY * 2 :] + pcm[: -LATENCY * 2], dtype=np.int16)
+        y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
+        self._prev_mic = pcm
         if any(ref):
-            x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-            y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
-            db = 10 * np.log10((float(np.dot(x, x)) + 1.0) / (float(np.dot(y, y)) + 1.0))
-            self.erle_db += 0.1 * (db - self.erle_db)
-            self._converged_frames = self._converged_frames + 1 \
-                if self.erle_db >= CONVERGED_DB else 0
-            if self._converged_frames >= 50 and not self.echo_converged:
-                self.echo_converged = True
-                log.info("echo canceller converged (%.0f dB)", self.erle_db)
+            xf = x.astype(np.float32)
+            self._e_in += float(np.dot(xf, xf))
+            self._e_out += float(np.dot(y, y))
+            self._e_frames += 1
+            if self._e_frames >= 25:
+                self.erle_db = 10 * np.log10((self._e_in + 1.0) / (self._e_out + 1.0))
+                self._e_in = self._e_out = 0.0
+                self._e_frames = 0
+                self._converged_frames = self._converged_frames + 1 \
+                    if self.erle_db >= CONVERGED_DB else 0
+                if self._converged_frames >= 2 and not self.echo_converged:
+                    self.echo_converged = True
+                    log.info("echo canceller converged (%.0f dB)", self.erle_db)
         return out
+
+    def _align(self, mic: bytes, ref: bytes) -> None:
+        """Every half second of playback, check where the echo really is. Small drifts (a
+        sound server adjusting its latency) move the reference and the canceller follows;
+        a jump moves it and the canceller relearns the room."""
+        assert self._echo is not None and self._echo_ref is not None
+        self._delay.add(mic, ref)
+        self._frames_since_estimate += 1
+        if self._frames_since_estimate < 25:
+            return
+        self._frames_since_estimate = 0
+        fix = self._delay.correction_s()
+        if fix is not None and abs(fix) > 0.003:
+            self._echo_ref.shift += fix
+            self._delay = DelayEstimator()
+            if abs(fix) > 0.03:  # a jump, not a drift: the learnt room is no longer valid
+                self._echo.reset()
+                self.echo_converged = False
+                self._converged_frames = 0
+            log.info("echo found %.0f ms off its reference; reference shift now %.0f ms",
+                     fix * 1000, self._echo_ref.shift * 1000)
 
     def _stream(self, source: AudioSource) -> None:
         speaking = False
@@ -165,6 +209,7 @@ class Capture:
             keyword = self._wake.process(pcm)
             if keyword:
                 self.last_wake = (keyword, now)
+                self.wake_count += 1
                 self._out.put(Captured(now, event=ev.WakeDetected(keyword)))
             streaming = self._streaming
             if streaming:

@@ -9,7 +9,7 @@ residual-echo suppression and, optionally, noise suppression and automatic gain.
 `EchoReference` lines up what the speaker played with what the microphone hears: the
 playback thread adds every period it writes with the time it will be heard (write time
 plus the device's reported delay), and the capture thread asks for the reference covering
-each microphone frame, a little early so the reference always leads its echo.
+each microphone frame, shifted (see DelayEstimator) so the reference always leads its echo.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 RATE = 16000
 STEP = 160  # 10 ms: the canceller's frame
 LATENCY = STEP  # the preprocessor's overlap-add delays the output by one frame
+REANCHOR_S = 0.03  # a playback timeline jump larger than this is real, not jitter
 _ECHO_SET_SAMPLING_RATE = 24
 _PP_SET_DENOISE = 0
 _PP_SET_AGC = 2
@@ -112,15 +113,26 @@ class EchoReference:
     Thread-safe: the playback thread adds, the capture thread reads. Bounded to `keep_s`.
     """
 
-    def __init__(self, lead_ms: float = 20.0, keep_s: float = 2.0) -> None:
+    def __init__(self, shift_ms: float = 0.0, keep_s: float = 3.0) -> None:
         self._lock = threading.Lock()
         self._chunks: deque[tuple[float, np.ndarray]] = deque()  # (heard_at, samples)
-        self._lead = lead_ms / 1000
+        # The reference for a microphone instant t is what the speaker played at t - shift.
+        # DelayEstimator keeps it a little below the real echo delay, so the reference
+        # always reaches the canceller before its echo does.
+        self.shift = shift_ms / 1000
         self._keep = keep_s
         self.last_sound_at = 0.0  # when the last non-silent reference is heard
+        self._next_at: float | None = None
 
     def add(self, pcm16k: np.ndarray, heard_at: float) -> None:
+        """Append what was just written. Successive periods are laid end to end (the write
+        times jitter by milliseconds, which would tear the waveform apart); the estimate
+        only re-anchors the timeline on a real jump (an underrun, a flush) and otherwise
+        pulls it along slowly, to follow clock drift."""
         with self._lock:
+            if self._next_at is not None and abs(heard_at - self._next_at) < REANCHOR_S:
+                heard_at = self._next_at + 0.01 * (heard_at - self._next_at)
+            self._next_at = heard_at + len(pcm16k) / RATE
             self._chunks.append((heard_at, pcm16k))
             if pcm16k.any():
                 self.last_sound_at = heard_at + len(pcm16k) / RATE
@@ -128,8 +140,8 @@ class EchoReference:
                 self._chunks.popleft()
 
     def read(self, start: float, n: int) -> bytes:
-        """`n` samples of what is heard from `start` (minus the lead); zeros where unknown."""
-        start -= self._lead
+        """`n` samples of what was played from `start - shift`; zeros where unknown."""
+        start -= self.shift
         out = np.zeros(n, dtype=np.int16)
         with self._lock:
             for at, samples in self._chunks:
@@ -142,4 +154,58 @@ class EchoReference:
 
     def active(self, now: float, tail_s: float = 0.3) -> bool:
         """Whether the speaker's sound may still be in the room."""
-        return now - self.last_sound_at < tail_s + self._lead
+        return now - self.last_sound_at < tail_s + max(0.0, self.shift)
+
+
+class DelayEstimator:
+    """Finds how late the echo arrives relative to the reference, and how to change the
+    reference's shift so it leads the echo by `target_ms`: device latencies that the drivers
+    do not report (a sound server's buffers, a USB microphone's) would otherwise leave the
+    reference behind its own echo, which no canceller can follow.
+
+    Works on 1 kHz loudness envelopes of the last `window_s` of microphone and reference
+    audio: cheap enough to run once a second while the speaker plays.
+    """
+
+    def __init__(self, window_s: float = 1.0, max_lag_ms: int = 400, target_ms: int = 40
+                 ) -> None:
+        self._n = int(window_s * 1000)
+        self._max_lag = max_lag_ms
+        self.target_ms = target_ms
+        self._mic: deque[np.ndarray] = deque()
+        self._ref: deque[np.ndarray] = deque()
+        self._count = 0
+        self.last_lag_ms: float | None = None
+
+    @staticmethod
+    def _envelope(pcm: bytes) -> np.ndarray:
+        x = np.abs(np.frombuffer(pcm, dtype=np.int16).astype(np.float32))
+        return x[: len(x) // 16 * 16].reshape(-1, 16).mean(axis=1)
+
+    def add(self, mic: bytes, ref: bytes) -> None:
+        self._mic.append(self._envelope(mic))
+        self._ref.append(self._envelope(ref))
+        self._count += len(self._mic[-1])
+        while self._count - len(self._mic[0]) >= self._n:
+            self._count -= len(self._mic.popleft())
+            self._ref.popleft()
+
+    def correction_s(self) -> float | None:
+        """Seconds to add to the reference's shift, or None if the room gave no clear answer."""
+        if self._count < self._n:
+            return None
+        m = np.concatenate(self._mic)
+        r = np.concatenate(self._ref)
+        m, r = m - m.mean(), r - r.mean()
+        if not r.any() or not m.any():
+            return None
+        size = 1 << (len(m) + len(r)).bit_length()
+        xc = np.fft.irfft(np.fft.rfft(m, size) * np.conj(np.fft.rfft(r, size)), size)
+        lags = np.concatenate([xc[: self._max_lag + 1], xc[-self._max_lag :]])
+        lag_axis = np.concatenate([np.arange(self._max_lag + 1), np.arange(-self._max_lag, 0)])
+        best = int(np.argmax(lags))
+        strength = lags[best] / (np.linalg.norm(m) * np.linalg.norm(r))
+        if strength < 0.3:
+            return None
+        self.last_lag_ms = float(lag_axis[best])
+        return (self.last_lag_ms - self.target_ms) / 1000

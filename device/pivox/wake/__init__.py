@@ -9,6 +9,8 @@ ENGINES = ("micro",)
 
 def make_engine(engine: str, keyword: str, cutoff: float = 0.0,
                 refractory_s: float = 2.0) -> WakeEngine:
+    """Build the configured engine. Engines import lazily, so an optional engine's
+    package is only needed when it is chosen. Raises ValueError naming the choices."""
     if engine == "micro":
         from pivox.wake.micro import MicroWakeEngine
 
