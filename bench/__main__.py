@@ -1,6 +1,7 @@
 """scripts/bench [PART ...] [--json]: run benchmark parts and print their figures.
 
-Parts: idle, link, echo. Figures are printed with how they were measured; nothing is asserted.
+Parts: idle, link, echo, latency. Figures are printed with how they were measured;
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import importlib
 import json
 import time
 
-PARTS = ("idle", "link", "echo")
+PARTS = ("idle", "link", "echo", "latency")
 
 
 def main() -> None:

@@ -197,9 +197,9 @@ class Daemon:
             case ev.ReportProblem(kind, detail):
                 log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
 
-    def _send_up(self, pcm: bytes) -> None:
+    def _send_up(self, pcm: bytes, captured_at: float | None = None) -> None:
         assert self.session is not None
-        self.session.send_audio(pcm)
+        self.session.send_audio(pcm, captured_at)
         self.uplink_frames += 1
 
     # ------------------------------------------------------------ tasks
@@ -214,7 +214,7 @@ class Daemon:
                     self.notifier.ready(self.status_line())
                 continue
             if self.uplink and not mc.uplink_gated(self.m, self.full_duplex()):
-                self._send_up(item.pcm)
+                self._send_up(item.pcm, item.t)
 
     async def _deadlines(self) -> None:
         assert self._changed is not None

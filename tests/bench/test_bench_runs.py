@@ -17,10 +17,12 @@ def bench(*parts: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_idle_and_link_report_their_figures() -> None:
-    figures = bench("idle", "link")
+def test_every_part_reports_its_figures() -> None:
+    figures = bench("idle", "link", "echo", "latency")
     for key in ("idle_cpu_percent", "bare_engine_cpu_percent", "idle_cpu_ratio",
-                "reconnect_p95_ms", "goaway_frames_lost"):
+                "reconnect_p95_ms", "goaway_frames_lost", "erle_db", "double_talk_corr",
+                "cpu_percent", "mic_to_wire_p50_ms", "mic_to_wire_p99_ms",
+                "wire_to_speaker_ms", "rss_mb", "ready_s"):
         assert isinstance(figures[key], int | float), key
     print(json.dumps(figures, indent=1))
 

@@ -80,7 +80,10 @@ class LiveSession:
         self._profile, _ = profile_for(cfg.model)
         self._on_event = on_event
         self._frame_ms = frame_ms
-        self._audio: deque[bytes] = deque()
+        self._audio: deque[tuple[bytes, float | None]] = deque()
+        # Microphone-to-wire latency of recent frames (capture of the last sample to the
+        # socket write), in ms: for status and the latency benchmark.
+        self.mic_to_wire_ms: deque[float] = deque(maxlen=3000)
         self._max_frames = max(1, cfg.send_buffer_ms // frame_ms)
         self._wanted = asyncio.Event()
         self._kick = asyncio.Event()
@@ -108,11 +111,11 @@ class LiveSession:
             if self._ws is not None:
                 self._spawn(self._ws.close(1000, "idle"))
 
-    def send_audio(self, pcm: bytes) -> None:
+    def send_audio(self, pcm: bytes, captured_at: float | None = None) -> None:
         if len(self._audio) >= self._max_frames:
             self._audio.popleft()
             self.stats.audio_dropped_ms += self._frame_ms
-        self._audio.append(pcm)
+        self._audio.append((pcm, captured_at))
         self._has_audio.set()
 
     def clear_audio(self) -> None:
@@ -292,8 +295,11 @@ class LiveSession:
         while True:
             await self._has_audio.wait()
             while self._audio:
-                codec.send_audio(self._audio.popleft())
+                pcm, captured_at = self._audio.popleft()
+                codec.send_audio(pcm)
                 await self._flush_codec(ws, codec)
+                if captured_at is not None:
+                    self.mic_to_wire_ms.append((time.monotonic() - captured_at) * 1000)
             self._has_audio.clear()
 
     def send_tool_response(self, call: lc.FunctionCall, result: dict[str, Any],
