@@ -1,4 +1,4 @@
-"""pivox run | demo | serve-reference | config check"""
+"""pivox run | demo | serve-reference | status | diag | config check"""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def _load_config(path: str) -> config_mod.Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config)
-    _setup_logging(cfg.log.level)
+    from pivox.hw import journal
+
+    journal.setup(cfg.log.level)  # the journal, with PIVOX_* fields, under systemd
     from pivox.daemon import run_daemon
 
     return run_daemon(cfg)
@@ -88,6 +90,12 @@ def cmd_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diag(args: argparse.Namespace) -> int:
+    from pivox.diag import main as diag_main
+
+    return diag_main(args.config, as_json=args.json, no_sound=args.no_sound)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pivox.demo import run_demo
 
@@ -131,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     for c in [status, *(sub.choices[n] for n in ("mute", "unmute", "talk", "volume"))]:
         c.add_argument("--config", default=str(config_mod.DEFAULT_PATH))
         c.add_argument("--socket", default="", help="control socket (default: from config)")
+
+    diag = sub.add_parser("diag", help="check everything, say what to try next (exit 1 on a "
+                          "failed check)")
+    diag.add_argument("--json", action="store_true",
+                      help='print {"checks": [{"name", "status", "detail", "hint"}]}')
+    diag.add_argument("--config", default=str(config_mod.DEFAULT_PATH))
+    diag.add_argument("--no-sound", action="store_true", help="do not play a test tone")
+    diag.set_defaults(func=cmd_diag)
 
     demo = sub.add_parser("demo", help="a full conversation on recorded audio, no Pi, no cloud")
     demo.add_argument("--json", action="store_true", help="end with one JSON object of figures")
