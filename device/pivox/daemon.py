@@ -24,11 +24,13 @@ from pivox.config import Config
 from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
+from pivox.hw import journal
 from pivox.hw.gpio import LedDriver, LedRing
 from pivox.hw.systemd import Notifier
 from pivox.link import codec as lc
 from pivox.link import tools
 from pivox.link.session import LiveSession
+from pivox.redact import scrub
 from pivox.wake import make_engine
 from pivox.wake.base import WakeEngine
 
@@ -100,6 +102,7 @@ class Daemon:
         self.frames_in: Handoff[Captured] | None = None
         self.leds: LedDriver | None = None
         self.uplink_frames = 0
+        self.conversations = 0
         self._cancelled_calls: set[str] = set()
 
     # ------------------------------------------------------------ observers
@@ -154,6 +157,12 @@ class Daemon:
         if not isinstance(event, ev.AudioOut | ev.Timeout) or self.m.state is not before.state:
             self._emit("event", name=type(event).__name__, t=now)
         if self.m.state is not before.state:
+            journal.set_context(PIVOX_STATE=self.m.state.value)
+            if self.m.state is mc.State.LISTENING and before.state not in mc.CONVERSATION:
+                self.conversations += 1
+                journal.set_context(PIVOX_SESSION=f"c{self.conversations}")
+            elif self.m.state not in mc.CONVERSATION:
+                journal.set_context(PIVOX_SESSION=None)
             log.info("state %s -> %s (%s)", before.state.value, self.m.state.value,
                      type(event).__name__)
             self._emit("state", state=self.m.state.value, t=now, reason=self.m.reason)
@@ -235,7 +244,7 @@ class Daemon:
         while True:
             await asyncio.sleep(interval)
             assert self.capture is not None
-            if self.clock() - self.capture.last_frame_at < interval or self.capture.muted:
+            if self.clock() - self.capture.last_frame_at < interval:
                 self.notifier.watchdog()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -344,7 +353,7 @@ class Daemon:
             "reason": self.m.reason,
             "uptime_s": round(self.clock() - self.started_at, 1),
             "link": {
-                "url": self.cfg.link.url, "model": self.cfg.link.model,
+                "url": scrub(self.cfg.link.url), "model": self.cfg.link.model,
                 "connected": bool(ses and ses.stats.connected),
                 "resumable": bool(ses and ses.stats.resumable),
                 "last_error": ses.stats.last_error if ses else "",

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization"})
-SECRET_PARAMS = re.compile(r"((?:key|access_token)=)[^&\s]+")
+SECRET_PARAMS = re.compile(r"((?:key|access_token)=)[^&\s\"'<>]+")
 
 
 def scrub(text: str) -> str:

@@ -45,9 +45,10 @@ def read_api_key(cfg: LinkConfig) -> str | None:
         candidates.append(Path(cred_dir) / "gemini_api_key")
     for path in candidates:
         try:
-            key = path.read_text(encoding="utf-8").strip()
+            lines = path.read_text(encoding="utf-8").splitlines()
         except OSError:
             continue
+        key = next((ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")), "")
         if key:
             return key
     return os.environ.get(cfg.api_key_env) or None
@@ -159,7 +160,7 @@ class LiveSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=delay)
 
-    def _target(self) -> tuple[str, dict[str, str]] | tuple[str, None]:
+    def target(self) -> tuple[str, dict[str, str]] | tuple[str, None]:
         """The URL and headers for the next connection, or an error text and None."""
         url = self._cfg.url
         if url.startswith("ws://") and not loopback_url(url) and not self._cfg.allow_insecure:
@@ -176,7 +177,7 @@ class LiveSession:
         return url, {"x-goog-api-key": key}
 
     async def _connect_once(self) -> tuple[str, bool] | None:
-        url, headers = self._target()
+        url, headers = self.target()
         if headers is None:
             return (url, True)
         codec = lc.LiveCodec(self._profile)

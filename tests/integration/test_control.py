@@ -1,0 +1,136 @@
+"""The control socket of a running daemon: JSON lines in, JSON lines out.
+
+Status has the documented shape; mute really closes the microphone (no frame reaches the
+link while muted, the capture thread counts what it discarded); bad requests get an error
+reply on a connection that stays usable; the socket is mode 0660.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+from live import make_config, wait_for
+
+from pivox.reference.server import ReferenceServer
+
+
+class Client:
+    """One connection to the control socket, kept open across requests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, path: Path) -> Client:
+        return cls(*await asyncio.open_unix_connection(str(path)))
+
+    async def raw(self, line: bytes) -> dict[str, Any]:
+        self.writer.write(line)
+        await self.writer.drain()
+        return json.loads(await asyncio.wait_for(self.reader.readline(), 5))
+
+    async def send(self, cmd: str, **args: Any) -> dict[str, Any]:
+        return await self.raw(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def test_status_mute_and_bad_requests(tmp_path: Path, run_daemon) -> None:
+    sock = tmp_path / "control.sock"
+    seen: dict[str, Any] = {}
+
+    async def during(run) -> None:
+        daemon = run.daemon
+        assert await wait_for(lambda: sock.exists(), 20)
+        seen["mode"] = stat.S_IMODE(sock.stat().st_mode)
+        client = await Client.connect(sock)
+        try:
+            seen["status"] = await client.send("status")
+
+            # Mute in the middle of a conversation: the wake word opens one, audio streams up.
+            assert await wait_for(lambda: daemon.m.state.value == "listening"
+                                  and daemon.uplink_frames > 10, 25), daemon.m.state
+            seen["mute"] = await client.send("mute")
+            cap = daemon.capture
+            # Let frames in flight settle, then watch a second of muted microphone.
+            base = cap.muted_frames
+            assert await wait_for(lambda: cap.muted_frames >= base + 5, 5)
+            sent, bytes_in = daemon.uplink_frames, server.stats.audio_bytes_in
+            muted = cap.muted_frames
+            assert await wait_for(lambda: cap.muted_frames >= muted + 50, 10)
+            seen["muted_growth"] = cap.muted_frames - muted
+            seen["uplink_delta"] = daemon.uplink_frames - sent
+            seen["server_delta"] = server.stats.audio_bytes_in - bytes_in
+            seen["muted_status"] = await client.send("status")
+
+            seen["unmute"] = await client.send("unmute")
+            seen["volume_high"] = await client.send("volume", level=1.5)
+            seen["volume_missing"] = await client.send("volume")
+            seen["volume_ok"] = await client.send("volume", level=0.25)
+            seen["volume_now"] = daemon.player.volume
+            seen["garbage"] = await client.raw(b"this is not json\n")
+            seen["not_object"] = await client.raw(b"[1, 2]\n")
+            seen["unknown"] = await client.send("selfdestruct")
+            seen["after_errors"] = await client.send("status")  # same connection
+        finally:
+            await client.close()
+
+    async def main():
+        nonlocal server
+        server = ReferenceServer()
+        await server.start()
+        try:
+            cfg = make_config(tmp_path, server.url)
+            return await run_daemon(cfg, lambda r: "after_errors" in seen, timeout=60,
+                                    during=during)
+        finally:
+            await server.stop()
+
+    server: ReferenceServer
+    asyncio.run(main())
+
+    assert seen["mode"] == 0o660
+    status = seen["status"]
+    assert status["ok"] is True
+    assert {"state", "link", "audio", "wake", "uptime_s"} <= status.keys()
+    assert isinstance(status["uptime_s"], int | float)
+    assert {"connected", "model", "url"} <= status["link"].keys()
+    assert {"frames", "overruns", "volume"} <= status["audio"].keys()
+    assert status["wake"]["keyword"] == "okay_nabu"
+
+    assert seen["mute"] == {"ok": True, "state": "muted"}
+    assert seen["muted_status"]["state"] == "muted" and seen["muted_status"]["muted"] is True
+    assert seen["muted_growth"] >= 50  # the microphone kept running, into nothing
+    assert seen["uplink_delta"] == 0, "microphone frames were sent while muted"
+    assert seen["server_delta"] == 0, "the server received audio while muted"
+
+    assert seen["unmute"] == {"ok": True, "state": "idle"}
+    assert seen["volume_high"]["ok"] is False and "0.0 to 1.0" in seen["volume_high"]["error"]
+    assert seen["volume_missing"]["ok"] is False
+    assert seen["volume_ok"]["ok"] is True and seen["volume_now"] == 0.25
+    assert seen["garbage"] == {"ok": False, "error": "expected one JSON object per line"}
+    assert seen["not_object"]["ok"] is False
+    assert seen["unknown"]["ok"] is False and "unknown command" in seen["unknown"]["error"]
+    assert seen["after_errors"]["ok"] is True and seen["after_errors"]["state"] == "idle"
+
+
+def test_socket_is_removed_when_the_daemon_stops(tmp_path: Path, run_daemon) -> None:
+    sock = tmp_path / "control.sock"
+
+    async def main():
+        server = ReferenceServer()
+        await server.start()
+        try:
+            cfg = make_config(tmp_path, server.url)
+            return await run_daemon(cfg, lambda r: sock.exists(), timeout=20)
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+    assert not sock.exists()
