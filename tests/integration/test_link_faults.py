@@ -96,11 +96,11 @@ def test_goaway_handover_loses_no_microphone_frame() -> None:
 
 def test_a_dropped_connection_resumes_quietly() -> None:
     async def main():
-        server = serve(drop_after_s=0.5)
+        server = serve(drop_after_s=2.5)
         await server.start()
         try:
             async with Link(server.url) as link:
-                await wait_for(lambda: link.count(ev.LinkUp) == 2, 5)
+                await wait_for(lambda: link.count(ev.LinkUp) == 2, 8)
         finally:
             await server.stop()
         return server, link
@@ -125,7 +125,7 @@ def test_1011_retries_with_growing_backoff_and_no_hot_loop() -> None:
     downs = [e for e in link.events if isinstance(e, ev.LinkDown)]
     assert downs and not any(d.config_error for d in downs)
     assert "1011" in downs[0].reason
-    assert 2 <= server.stats.connections <= 12, server.stats.connections
+    assert 2 <= server.stats.connections <= 12, server.stats.connections  # no hot loop
     assert link.session.backoff.attempt >= 2
 
 
@@ -214,7 +214,7 @@ def test_the_api_key_never_reaches_a_log(caplog: pytest.LogCaptureFixture, monke
     caplog.set_level(logging.DEBUG)
 
     async def main():
-        server = ReferenceServer(api_key=secret, faults=Faults(drop_after_s=0.3))
+        server = ReferenceServer(api_key=secret, faults=Faults(drop_after_s=0.3))  # no grace
         await server.start()
         try:
             async with Link(server.url) as link:

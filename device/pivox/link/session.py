@@ -32,6 +32,7 @@ from pivox.redact import RedactingLogger
 
 log = logging.getLogger("pivox.link")
 CONFIG_CLOSE_CODES = {1007, 1008}
+GRACE_AFTER_S = 2.0  # a session that worked this long gets one quiet, immediate retry
 GOAWAY_MARGIN_S = 5.0  # switch over at the latest this long before the server's deadline
 
 
@@ -95,6 +96,7 @@ class LiveSession:
         self.handle: str | None = None
         self.expecting_reply = False
         self.retry_at = 0.0  # when the current backoff sleep ends (monotonic)
+        self._up_since = 0.0  # when the current connection's setup completed
         self._last_frame = 0.0
         self._dead_reason = ""
         self._goaway_at: float | None = None
@@ -137,6 +139,8 @@ class LiveSession:
             started = time.monotonic()
             was_up = self.stats.connects_ok
             error = await self._connect_once()
+            lived = time.monotonic() - self._up_since if self._up_since else 0.0
+            self._up_since = 0.0
             self.backoff.connected_for(time.monotonic() - started)
             if not self._wanted.is_set():
                 continue
@@ -144,7 +148,8 @@ class LiveSession:
                 continue  # closed cleanly while wanted (goAway handover): reconnect now
             reason, config_error = error
             self.stats.last_error = reason
-            if not config_error and self.stats.connects_ok > was_up and not grace:
+            if (not config_error and self.stats.connects_ok > was_up and not grace
+                    and lived >= GRACE_AFTER_S):
                 grace = True  # the session worked: one quiet, immediate retry first
                 log.info("link dropped (%s); reconnecting", reason)
                 continue
@@ -274,6 +279,7 @@ class LiveSession:
         if isinstance(event, lc.SetupComplete):
             self.stats.connected = True
             self.stats.connects_ok += 1
+            self._up_since = time.monotonic()
             self.stats.last_error = ""
             self._on_event(ev.LinkUp())
         elif isinstance(event, lc.SessionHandle):
