@@ -157,6 +157,24 @@ class LedConfig:
     active_high: bool = _opt(True, "true or false")
 
 
+def _pin(v: int) -> bool:
+    return v == -1 or 0 <= v <= 27
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    talk: int = _opt(-1, "a BCM pin number, or -1 for no button", _pin)
+    mute: int = _opt(-1, "a BCM pin number, or -1 for no button", _pin)
+    volume_up: int = _opt(-1, "a BCM pin number, or -1 for no button", _pin)
+    volume_down: int = _opt(-1, "a BCM pin number, or -1 for no button", _pin)
+    long_press_s: float = _opt(3.0, "seconds from 1 to 10", _range(1, 10))
+
+    def pins(self) -> dict[str, int]:
+        return {name: pin for name, pin in (("talk", self.talk), ("mute", self.mute),
+                                            ("volume_up", self.volume_up),
+                                            ("volume_down", self.volume_down)) if pin >= 0}
+
+
 @dataclass(frozen=True)
 class ControlConfig:
     socket: str = _opt("/run/pivox/control.sock", "a filesystem path for the control socket")
@@ -175,6 +193,7 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     leds: LedConfig = field(default_factory=LedConfig)
+    buttons: ButtonConfig = field(default_factory=ButtonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = field(default="<defaults>", compare=False)

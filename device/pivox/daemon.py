@@ -25,6 +25,7 @@ from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
 from pivox.hw import journal
+from pivox.hw.buttons import Buttons
 from pivox.hw.gpio import LedDriver, LedRing
 from pivox.hw.systemd import Notifier
 from pivox.link import codec as lc
@@ -103,6 +104,7 @@ class Daemon:
         self.leds: LedDriver | None = None
         self.uplink_frames = 0
         self.conversations = 0
+        self._background: set[asyncio.Task] = set()
         self._cancelled_calls: set[str] = set()
 
     # ------------------------------------------------------------ observers
@@ -270,6 +272,7 @@ class Daemon:
             log.error("control socket %s unavailable: %s", self.cfg.control.socket, exc)
         self._emit("state", state=self.m.state.value, t=self.clock(), reason="")
         ring = self._open_leds()
+        buttons = self._open_buttons()
         self.leds = LedDriver(ring)
         tasks = [asyncio.create_task(c) for c in (
             self.session.run(), self._pump_frames(), self._deadlines(), self._watchdog(),
@@ -288,6 +291,8 @@ class Daemon:
             await asyncio.to_thread(self.capture.stop)
             await asyncio.to_thread(self.player.stop)
             ring.close()
+            if buttons is not None:
+                buttons.close()
 
     def _open_echo(self) -> tuple[SpeexEcho | None, EchoReference | None]:
         """Without the canceller the speaker still works, in half duplex."""
@@ -309,6 +314,28 @@ class Daemon:
             return bool(self.capture and self.capture.echo_converged)
         return mode == "full"
 
+    def _open_buttons(self) -> Buttons | None:
+        pins = self.cfg.buttons.pins()
+        if not pins:
+            return None
+        loop = self.loop
+        assert loop is not None
+
+        def send(req: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(self._button, req)
+
+        try:
+            return Buttons(pins, send, long_press_s=self.cfg.buttons.long_press_s)
+        except Exception as exc:  # gpiozero raises several kinds; buttons are not vital
+            log.error("buttons unavailable (%s: %s)", type(exc).__name__, exc)
+            return None
+
+    def _button(self, req: dict[str, Any]) -> None:
+        try:
+            self.command(req)
+        except (KeyError, ValueError) as exc:
+            log.warning("button command failed: %s", exc)
+
     def _open_leds(self) -> LedRing:
         """LEDs are a nicety: if they cannot be driven, say why once and carry on."""
         try:
@@ -329,15 +356,35 @@ class Daemon:
             self.post(ev.MuteSet(cmd == "mute"))
         elif cmd == "talk":
             self.post(ev.TalkPressed())
-        elif cmd == "volume":
-            level = float(req["level"])
+        elif cmd == "toggle_mute":
+            self.post(ev.MuteSet(self.m.state is not mc.State.MUTED))
+        elif cmd in ("volume", "volume_step"):
+            assert self.player is not None
+            level = float(req["level"]) if cmd == "volume" else round(
+                min(1.0, max(0.0, self.player.volume + float(req["step"]))), 2)
             if not 0.0 <= level <= 1.0:
                 raise ValueError("volume level must be from 0.0 to 1.0")
-            assert self.player is not None
             self.player.volume = level
+            if cmd == "volume_step":
+                self._do(ev.PlayPrompt("wake"))  # a click at the new level
+        elif cmd == "announce":
+            self._announce()
         else:
             raise KeyError(f"unknown command {cmd!r}: try status, mute, unmute, talk, volume")
         return {"state": self.m.state.value}
+
+    def _announce(self) -> None:
+        """Say the IP address and the state, for someone with no screen at hand."""
+        text = f"My address is {local_ip() or 'unknown'}. I am {self.status_line()}."
+        log.info("announce: %s", text)
+        task = asyncio.create_task(self._speak(text))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _speak(self, text: str) -> None:
+        pcm = await asyncio.to_thread(earcons.speech, text)  # never block the loop on TTS
+        assert self.player is not None
+        self.player.play(pcm if pcm else earcons.sound("wake"), "prompt:announce")
 
     # ------------------------------------------------------------ status
 
@@ -384,6 +431,18 @@ class Daemon:
                 "detections": cap.wake_count if cap else 0,
             },
         }
+
+
+def local_ip() -> str:
+    """The address other machines reach this one at (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+            return s.getsockname()[0]
+        except OSError:
+            return ""
 
 
 def run_daemon(cfg: Config) -> int:

@@ -73,6 +73,25 @@ def prompt(name: str) -> bytes:
         return w.readframes(w.getnframes())
 
 
+def speech(text: str) -> bytes:
+    """`text` spoken by espeak-ng at 24 kHz, or b"" where espeak-ng is not installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from pivox.audio.wavfile import read_wav
+
+    if shutil.which("espeak-ng") is None:
+        return b""
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        try:
+            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", f.name, text],
+                           check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return b""
+        return read_wav(f.name, RATE)
+
+
 def sound(name: str) -> bytes:
     """The 24 kHz sound for a PlayPrompt action. Raises KeyError for an unknown name."""
     if name in _CHIMES:
