@@ -418,6 +418,7 @@ class Daemon:
                 "echo_cancelling": bool(self.cfg.audio.echo.enabled and cap and cap.has_echo),
                 "echo_converged": bool(cap and cap.echo_converged),
                 "erle_db": round(cap.erle_db, 1) if cap else 0.0,
+                "room": cap.acoustic.snapshot() if cap else {},
                 "duplex": "full" if self.full_duplex() else "half",
             },
             "leds": {

@@ -19,6 +19,7 @@ import numpy as np
 from pivox.audio.base import RATE, AudioSource, DeviceError
 from pivox.audio.echo import LATENCY, REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
+from pivox.audio.levels import AcousticContext
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
 from pivox.wake.base import WakeEngine
@@ -59,6 +60,7 @@ class Capture:
         self.frames = 0
         self.muted_frames = 0
         self.last_frame_at = 0.0
+        self.acoustic = AcousticContext()
         self.last_wake: tuple[str, float] | None = None
         self.wake_count = 0
         self._echo, self._echo_ref = echo, echo_ref
@@ -206,6 +208,7 @@ class Capture:
             if self._echo is not None and self._echo_ref is not None \
                     and self._echo_ref.active(now):
                 pcm = self._cancel_echo(pcm, now)
+            self.acoustic.update(pcm, self._speech.in_speech)
             keyword = self._wake.process(pcm)
             if keyword:
                 self.last_wake = (keyword, now)
@@ -214,6 +217,7 @@ class Capture:
             streaming = self._streaming
             if streaming:
                 if not speaking:
+                    self._speech.threshold = self.acoustic.speech_threshold()
                     self._speech.reset()
                     for old in recent:
                         self._speech.process(old)

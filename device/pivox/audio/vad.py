@@ -14,7 +14,7 @@ STEP_BYTES = 320  # 10 ms at 16 kHz s16
 class SpeechDetector:
     def __init__(self, threshold: float = 0.5, start_ms: int = 60, end_ms: int = 350) -> None:
         self._vad = MicroVad()
-        self._threshold = threshold
+        self.threshold = threshold
         self._start_steps = max(1, start_ms // 10)
         self._end_steps = max(1, end_ms // 10)
         self._buf = b""
@@ -33,7 +33,7 @@ class SpeechDetector:
             if prob < 0:  # the detector is still filling its window
                 continue
             self.last_probability = prob
-            if prob >= self._threshold:
+            if prob >= self.threshold:
                 self._voiced += 1
                 self._quiet = 0
             else:
