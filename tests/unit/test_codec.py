@@ -179,3 +179,33 @@ def test_profiles_cover_three_families() -> None:
     assert profile_for("no-such-model") == (PROFILES["gemini-3.8-live"], False)
     for a, b in itertools.combinations(families, 2):
         assert a != b
+
+
+@pytest.mark.parametrize("model", sorted(PROFILES))
+def test_every_allowed_option_combination_validates(model: str) -> None:
+    """Each setup the device can build for this model passes both of Google's parsers."""
+    prof = profile_for(model)[0]
+    thinking = {"thinkingLevel": [{"thinking_level": ""}, {"thinking_level": "MINIMAL"},
+                                  {"thinking_level": "HIGH"}],
+                "thinkingBudget": [{"thinking_budget": None}, {"thinking_budget": 0},
+                                   {"thinking_budget": 1024}],
+                None: [{}]}[prof.thinking]
+    proactive = [None, True, False] if prof.proactivity else [None]
+    affective = [None, True, False] if prof.affective_dialog else [None]
+    tools = [(), (lc.ToolDeclaration("stop", "Stop"),
+                  lc.ToolDeclaration("set_volume", "Volume", {"type": "OBJECT", "properties": {
+                      "level": {"type": "INTEGER"}}}, blocking=True))]
+    count = 0
+    for think, pro, aff, tl, flags, handle in itertools.product(
+            thinking, proactive, affective, tools, itertools.product([False, True], repeat=3),
+            [None, "h-1"]):
+        transcripts, compression, language = flags
+        opts = lc.SetupOptions(model=model, proactive_audio=pro, affective_dialog=aff,
+                               tools=tl, input_transcription=transcripts,
+                               output_transcription=transcripts,
+                               context_compression=compression,
+                               language="en-US" if language else "", **think)
+        frame = json.dumps(lc.build_setup(opts, prof, handle))
+        validate_client_frame(frame)
+        count += 1
+    assert count >= 32
