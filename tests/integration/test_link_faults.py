@@ -227,3 +227,22 @@ def test_the_api_key_never_reaches_a_log(caplog: pytest.LogCaptureFixture, monke
     assert link.count(ev.LinkUp) == 2
     assert "x-goog-api-key" in caplog.text.lower()  # the header was logged, redacted
     assert secret not in caplog.text
+
+
+def test_ephemeral_token_uses_the_constrained_method(monkeypatch) -> None:
+    token = "auth_tokens/ephemeral-abc123"
+    monkeypatch.setenv("GEMINI_API_KEY", token)
+
+    async def main():
+        server = ReferenceServer(api_key=token)
+        await server.start()
+        try:
+            async with Link(server.url, 'auth = "token"') as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+        finally:
+            await server.stop()
+        return server, link
+
+    server, link = asyncio.run(main())
+    assert link.count(ev.LinkUp) == 1, "the token was not accepted"
+    assert server.paths[-1].endswith("BidiGenerateContentConstrained")

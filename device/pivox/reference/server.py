@@ -81,6 +81,7 @@ class ReferenceServer:
         self.replies: list[Reply] = load_replies(reply_dir)
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # request paths (no query: it may hold a key)
         self._api_key = api_key
         self._ssl = ssl
         self._server: Server | None = None
@@ -116,6 +117,8 @@ class ReferenceServer:
     # -- handshake
     def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        self.paths.append(url.path)
+        del self.paths[:-100]
         if url.path not in PATHS:
             log.info("rejected a request for an unknown path (404)")
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
