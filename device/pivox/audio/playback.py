@@ -24,6 +24,7 @@ from pivox.audio.echo import EchoReference
 
 log = logging.getLogger("pivox.playback")
 REPLY_RATE = 24000
+FADE_S = 0.003  # ramps at the edges of a gap
 
 
 @dataclass
@@ -164,11 +165,27 @@ class Player:
             x = self._ref_resampler.resample_chunk(x)
         self._echo_ref.add(np.asarray(x, dtype=np.int16), heard_at)
 
+    def _smooth_edges(self, x: np.ndarray, fade: int, sounding: bool, ends: bool
+                      ) -> np.ndarray:
+        """Ramp audio in after silence and out before it, so a gap in the stream (a slow
+        network emptied the jitter buffer) is a short hush, never a click."""
+        n = min(fade, len(x))
+        if not sounding and n:
+            x[:n] *= np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
+        if ends and n:
+            x[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+            with self._lock:
+                if not self._finishing and not self._segments:
+                    self.stats.underruns += 1  # ran dry mid-reply
+        return x
+
     def _run(self) -> None:
         assert self.sink is not None
         sink = self.sink
         period_bytes = sink.period_frames * 2
         silence = bytes(period_bytes)
+        fade = max(1, int(sink.rate * FADE_S))
+        sounding = False  # the last period ended in audio, not silence
         while not self._stop.is_set():
             with self._lock:
                 flush, self._flush = self._flush, False
@@ -184,9 +201,13 @@ class Player:
                     self._on_drained()
                 chunk = silence
                 self.stats.level = 0.0
+                sounding = False
             else:
                 x = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
                 self.stats.level = float(np.sqrt(np.mean(x * x)) / 32768.0) if len(x) else 0.0
+                x = self._smooth_edges(x, fade, sounding, len(chunk) < period_bytes)
+                chunk = x.astype("<i2").tobytes()
+                sounding = len(chunk) == period_bytes
                 if len(chunk) < period_bytes:
                     chunk += bytes(period_bytes - len(chunk))
             try:
