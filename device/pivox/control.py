@@ -1,16 +1,19 @@
 """The control socket: JSON lines over a unix socket, for `pivox status` and the buttons' CLI.
 
 One request per line, one reply per line. Replies never carry secrets (status is built
-from counters and names only). The socket is created mode 0660 so that members of the
-service's group can use it; anyone else is refused by the file system.
+from counters and names only). The socket is created mode 0660, group `pivox`, so that
+members of the service's group can use it; peer credentials are checked as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import json
 import os
+import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(self._client, path=str(self.path),
                                                        limit=MAX_LINE)
         os.chmod(self.path, 0o660)
+        with contextlib.suppress(KeyError, PermissionError):  # the service's group, if any
+            os.chown(self.path, -1, grp.getgrnam("pivox").gr_gid)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -42,6 +47,11 @@ class ControlServer:
             self.path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not peer_allowed(writer.get_extra_info("socket")):
+            writer.write(json.dumps({"ok": False, "error": "permission denied"}).encode()
+                         + b"\n")
+            writer.close()
+            return
         try:
             while line := await reader.readline():
                 writer.write(json.dumps(self.answer(line)).encode() + b"\n")
@@ -64,10 +74,29 @@ class ControlServer:
             return {"ok": False, "error": str(exc)}
 
 
+def peer_allowed(sock: socket.socket | None) -> bool:
+    """The file mode already keeps strangers out; this double-checks who connected (root,
+    the service's own user, or a member of its group), in case the mode was loosened."""
+    if sock is None:
+        return False
+    try:
+        pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                            socket.SO_PEERCRED, 12))
+    except OSError:
+        return False
+    if uid in (0, os.getuid()) or gid == os.getgid():
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    groups = next((ln.split()[1:] for ln in status.splitlines() if ln.startswith("Groups:")),
+                  [])
+    return str(os.getgid()) in groups
+
+
 def request(path: str, cmd: str, timeout: float = 3.0, **args: Any) -> dict[str, Any]:
     """Client side, blocking: send one command, return the reply. Raises OSError."""
-    import socket
-
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)

@@ -134,3 +134,41 @@ def test_socket_is_removed_when_the_daemon_stops(tmp_path: Path, run_daemon) -> 
 
     asyncio.run(main())
     assert not sock.exists()
+
+
+def test_peer_credentials_decide_who_may_talk(tmp_path) -> None:
+    """The service's own user may talk; a stranger (nobody/nogroup) may not."""
+    import os
+    import socket as sk
+    import time
+
+    import pytest
+
+    from pivox.control import peer_allowed
+
+    a, b = sk.socketpair(sk.AF_UNIX, sk.SOCK_STREAM)
+    with a, b:
+        assert peer_allowed(a)
+    if os.getuid() != 0:
+        pytest.skip("needs root to become another user")
+    tmp_path.chmod(0o777)
+    path = str(tmp_path / "ctl.sock")
+    server = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(1)
+    pid = os.fork()
+    if pid == 0:  # the child becomes a stranger and connects
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            c = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+            c.connect(path)
+            time.sleep(0.5)
+        finally:
+            os._exit(0)
+    conn, _ = server.accept()
+    with conn, server:
+        assert not peer_allowed(conn)
+    os.waitpid(pid, 0)
