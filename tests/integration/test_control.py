@@ -136,7 +136,7 @@ def test_socket_is_removed_when_the_daemon_stops(tmp_path: Path, run_daemon) -> 
     assert not sock.exists()
 
 
-def test_peer_credentials_decide_who_may_talk(tmp_path) -> None:
+def test_peer_credentials_decide_who_may_talk() -> None:
     """The service's own user may talk; a stranger (nobody/nogroup) may not."""
     import os
     import socket as sk
@@ -151,9 +151,14 @@ def test_peer_credentials_decide_who_may_talk(tmp_path) -> None:
         assert peer_allowed(a)
     if os.getuid() != 0:
         pytest.skip("needs root to become another user")
-    tmp_path.chmod(0o777)
-    path = str(tmp_path / "ctl.sock")
+    import shutil
+    import tempfile
+
+    where = tempfile.mkdtemp(dir="/tmp")  # reachable by another user, unlike pytest's tmp
+    os.chmod(where, 0o777)
+    path = os.path.join(where, "ctl.sock")
     server = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+    server.settimeout(10)
     server.bind(path)
     os.chmod(path, 0o777)
     server.listen(1)
@@ -168,7 +173,11 @@ def test_peer_credentials_decide_who_may_talk(tmp_path) -> None:
             time.sleep(0.5)
         finally:
             os._exit(0)
-    conn, _ = server.accept()
-    with conn, server:
-        assert not peer_allowed(conn)
-    os.waitpid(pid, 0)
+    try:
+        conn, _ = server.accept()
+        with conn:
+            assert not peer_allowed(conn)
+    finally:
+        server.close()
+        os.waitpid(pid, 0)
+        shutil.rmtree(where, ignore_errors=True)
