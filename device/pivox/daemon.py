@@ -255,10 +255,13 @@ class Daemon:
         frame_ms = self.cfg.audio.frame_ms
         self.frames_in = Handoff(self.loop, maxlen=max(10, 2000 // frame_ms))
         echo, echo_ref = self._open_echo()
-        self.player = Player(self._sink, volume=self.cfg.audio.playback.volume,
-                             jitter_ms=self.cfg.audio.playback.jitter_ms,
-                             on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()),
-                             echo_ref=echo_ref)
+        self.player = Player(
+            self._sink, rate=self.cfg.audio.playback.rate,
+            volume=self.cfg.audio.playback.volume, jitter_ms=self.cfg.audio.playback.jitter_ms,
+            on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()),
+            on_failed=lambda why: self.post_threadsafe(ev.DeviceFailed("speaker", why)),
+            on_recovered=lambda: self.post_threadsafe(ev.AudioReady("speaker")),
+            echo_ref=echo_ref)
         self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
         self.capture = Capture(self._source, self._wake, self.frames_in,
                                preroll_frames=self.cfg.audio.preroll_ms // frame_ms,

@@ -131,13 +131,12 @@ async def _conversation(out: Path, say: Callable[[str], None]) -> dict[str, Any]
         wake_ms = (timeline.wake_at - src.wall_time(manifest["keyword_end_s"])) * 1000
     if stats.first_reply_write is not None:
         first_ms = (stats.first_reply_write - src.wall_time(manifest["speech_end_s"])) * 1000
-    assert daemon.player.sink is not None
     return {
         "completed": done,
         "states": timeline.states,
         "wake_latency_ms": None if wake_ms is None else round(wake_ms, 1),
         "first_reply_audio_ms": None if first_ms is None else round(first_ms, 1),
-        "reply_audio_s": round(stats.reply_samples / daemon.player.sink.rate, 2),
+        "reply_audio_s": round(stats.reply_samples / daemon.player.rate, 2),
         "bytes_up": daemon.session.stats.bytes_up,
         "bytes_down": daemon.session.stats.bytes_down,
         "audio_dropped_ms": daemon.session.stats.audio_dropped_ms,

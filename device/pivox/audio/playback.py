@@ -45,11 +45,19 @@ class PlaybackStats:
 
 
 class Player:
-    def __init__(self, open_sink: Callable[[], AudioSink], volume: float = 0.8,
-                 jitter_ms: int = 60, on_drained: Callable[[], None] | None = None,
+    def __init__(self, open_sink: Callable[[], AudioSink], rate: int = 48000,
+                 volume: float = 0.8, jitter_ms: int = 60,
+                 on_drained: Callable[[], None] | None = None,
                  on_failed: Callable[[str], None] | None = None,
-                 echo_ref: EchoReference | None = None) -> None:
+                 on_recovered: Callable[[], None] | None = None,
+                 echo_ref: EchoReference | None = None, retry_s: float = 2.0) -> None:
+        """`rate` is the device's rate (what `open_sink` will give). The device is opened
+        in the playback thread; when it is missing or vanishes, `on_failed` is called once
+        and it is reopened every `retry_s` until `on_recovered`."""
         self._open_sink = open_sink
+        self.rate = rate
+        self._retry_s = retry_s
+        self._on_recovered = on_recovered or (lambda: None)
         self.volume = volume
         self._jitter_ms = jitter_ms
         self._on_drained = on_drained or (lambda: None)
@@ -68,14 +76,11 @@ class Player:
 
     # -- loop side
     def start(self) -> None:
-        self.sink = self._open_sink()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
-        if self.sink is not None:
-            self.sink.close()
+        self._thread.join(timeout=3)
 
     def play(self, pcm24k: bytes, label: str = "reply") -> None:
         pcm = self._convert(pcm24k, label == "reply")
@@ -102,25 +107,22 @@ class Player:
             self.stats.flushes += 1
 
     def buffered_ms(self) -> float:
-        if self.sink is None:
-            return 0.0
         with self._lock:
             n = sum(len(s.pcm) for s in self._segments)
-        return n / 2 / self.sink.rate * 1000
+        return n / 2 / self.rate * 1000
 
     # -- internals
     def _convert(self, pcm24k: bytes, stream: bool) -> bytes:
-        assert self.sink is not None
         x = np.frombuffer(pcm24k, dtype="<i2").astype(np.float32) / 32768.0
-        if self.sink.rate != REPLY_RATE:
+        if self.rate != REPLY_RATE:
             if stream:  # reply chunks: keep filter state across chunks (no seams)
                 with self._lock:
                     if self._resampler is None:
-                        self._resampler = soxr.ResampleStream(REPLY_RATE, self.sink.rate, 1,
+                        self._resampler = soxr.ResampleStream(REPLY_RATE, self.rate, 1,
                                                               dtype="float32")
                     x = self._resampler.resample_chunk(x)
             else:
-                x = soxr.resample(x, REPLY_RATE, self.sink.rate)
+                x = soxr.resample(x, REPLY_RATE, self.rate)
         x = x * self.volume
         return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
@@ -131,8 +133,7 @@ class Player:
                 return None
             seg = self._segments[0]
             if not seg.started and seg.label == "reply" and not self._finishing:
-                assert self.sink is not None
-                ready_ms = len(seg.pcm) / 2 / self.sink.rate * 1000
+                ready_ms = len(seg.pcm) / 2 / self.rate * 1000
                 if ready_ms < self._jitter_ms:
                     return None  # let the jitter buffer fill before the first sample
             seg.started = True
@@ -180,8 +181,42 @@ class Player:
         return x
 
     def _run(self) -> None:
-        assert self.sink is not None
-        sink = self.sink
+        failed = False
+        while not self._stop.is_set():
+            try:
+                sink = self._open_sink()
+            except DeviceError as exc:
+                if not failed:
+                    log.error("speaker unavailable: %s", exc)
+                    self._on_failed(str(exc))
+                    failed = True
+                self._discard()
+                self._stop.wait(self._retry_s)
+                continue
+            self.sink = sink
+            if failed:
+                log.info("speaker %s is back", sink.name)
+                self._on_recovered()
+                failed = False
+            try:
+                self._serve(sink)
+            except DeviceError as exc:
+                log.error("speaker failed: %s", exc)
+                self._on_failed(str(exc))
+                failed = True
+                self._discard()
+                self._stop.wait(self._retry_s)
+            finally:
+                sink.close()
+
+    def _discard(self) -> None:
+        """With no speaker, queued audio would only come out late: drop it."""
+        with self._lock:
+            self._segments.clear()
+            self._finishing = False
+            self._resampler = None
+
+    def _serve(self, sink: AudioSink) -> None:
         period_bytes = sink.period_frames * 2
         silence = bytes(period_bytes)
         fade = max(1, int(sink.rate * FADE_S))
@@ -210,11 +245,6 @@ class Player:
                 sounding = len(chunk) == period_bytes
                 if len(chunk) < period_bytes:
                     chunk += bytes(period_bytes - len(chunk))
-            try:
-                sink.write(chunk)
-                if self._echo_ref is not None:
-                    self._feed_reference(chunk, sink)
-            except DeviceError as exc:
-                log.error("speaker failed: %s", exc)
-                self._on_failed(str(exc))
-                self._stop.wait(2.0)
+            sink.write(chunk)
+            if self._echo_ref is not None:
+                self._feed_reference(chunk, sink)

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AudioReady:
-    """Capture and the wake engine are running (sent once at start and after a device recovers)."""
+    """A device works: the microphone (with the wake engine) at start and after it
+    recovers, or the speaker after it recovers."""
+
+    device: str = "microphone"
 
 
 @dataclass(frozen=True)

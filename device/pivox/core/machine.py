@@ -58,6 +58,7 @@ class Machine:
     busy: bool = False  # the server reported interactionStatus IN_PROGRESS
     reason: str = ""  # OFFLINE/ERROR: why, for status and the journal
     error_kind: str = ""  # ERROR: "device" or "link"
+    device: str = ""  # ERROR of kind "device": which one ("microphone", "speaker")
 
 
 Handler = Callable[[Machine, Event, float, Timings], tuple[Machine, list[Action]]]
@@ -90,9 +91,10 @@ def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Acti
     return nxt, [*actions, ev.ReportProblem("offline", reason)]
 
 
-def _error(m: Machine, now: float, t: Timings, kind: str, reason: str, actions: list[Action]):
+def _error(m: Machine, now: float, t: Timings, kind: str, reason: str, actions: list[Action],
+           device: str = ""):
     nxt = Machine(State.ERROR, now + t.error_retry_s, link_up=False, reason=reason,
-                  error_kind=kind)
+                  error_kind=kind, device=device)
     return nxt, [*actions, ev.ReportProblem(kind, reason)]
 
 
@@ -171,7 +173,7 @@ def device_failed(m, e: ev.DeviceFailed, now, t):
     actions: list[Action] = []
     if m.state in CONVERSATION:
         actions = [ev.StopUplink(), ev.FlushPlayback()]
-    return _error(m, now, t, "device", f"{e.device}: {e.reason}", actions)
+    return _error(m, now, t, "device", f"{e.device}: {e.reason}", actions, device=e.device)
 
 
 def device_failed_muted(m, e: ev.DeviceFailed, now, t):
@@ -283,8 +285,8 @@ def offline_timeout(m, e, now, t):
     return replace(m, deadline=now + t.offline_recheck_s), [ev.OpenLink()]
 
 
-def error_audio_ready(m, e, now, t):
-    if m.error_kind != "device":
+def error_audio_ready(m, e: ev.AudioReady, now, t):
+    if m.error_kind != "device" or e.device != m.device:  # another device is still missing
         return _stay(m)
     return _idle(Machine(State.IDLE), now, t, [ev.OpenLink()])
 
@@ -305,7 +307,7 @@ def error_wake(m, e, now, t):
 
 
 def error_device(m, e: ev.DeviceFailed, now, t):
-    return replace(m, reason=f"{e.device}: {e.reason}", error_kind="device"), []
+    return replace(m, reason=f"{e.device}: {e.reason}", error_kind="device", device=e.device), []
 
 
 def remind_muted(m, e, now, t):
