@@ -127,6 +127,8 @@ class LinkConfig:
     tools: bool = _opt(True, "true or false (let the model set the volume and stop)")
     context_compression: bool = _opt(True, "true or false")
     connect_timeout_s: float = _opt(10.0, "a number of seconds from 1 to 60", _range(1, 60))
+    keepalive_s: float = _opt(20.0, "seconds from 0.1 to 120 between websocket pings (their "
+                              "answers are never required)", _range(0.1, 120))
     liveness_s: float = _opt(8.0, "seconds from 2 to 60 without a frame, while a reply is "
                              "expected, before the link counts as dead", _range(2, 60))
     send_buffer_ms: int = _opt(3000, "an integer from 200 to 30000 (ms)", _range(200, 30000))

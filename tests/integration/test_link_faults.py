@@ -246,3 +246,24 @@ def test_ephemeral_token_uses_the_constrained_method(monkeypatch) -> None:
     server, link = asyncio.run(main())
     assert link.count(ev.LinkUp) == 1, "the token was not accepted"
     assert server.paths[-1].endswith("BidiGenerateContentConstrained")
+
+
+def test_unanswered_pings_do_not_kill_a_healthy_link() -> None:
+    """Gemini's pongs can take 8-30 s: the link must not die waiting for them."""
+
+    async def main():
+        server = serve(no_pongs=True)
+        await server.start()
+        try:
+            async with Link(server.url, "keepalive_s = 0.2") as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                await asyncio.sleep(2.0)  # ten pings, no pong
+                n = await stream(link, 0.5)
+                await wait_for(lambda: len(sequence(server)) >= n, 3)
+        finally:
+            await server.stop()
+        return server, link, n
+
+    server, link, n = asyncio.run(main())
+    assert link.count(ev.LinkDown) == 0 and server.stats.connections == 1
+    assert sequence(server) == list(range(n))

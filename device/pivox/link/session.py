@@ -189,7 +189,8 @@ class LiveSession:
         try:
             async with connect(url, additional_headers=headers,
                                open_timeout=self._cfg.connect_timeout_s,
-                               ping_interval=20, ping_timeout=None, close_timeout=2,
+                               ping_interval=self._cfg.keepalive_s, ping_timeout=None,
+                               close_timeout=2,
                                max_size=16 * 1024 * 1024, compression=None,
                                logger=RedactingLogger(log.getChild("websockets"))) as ws:
                 self._ws, self._codec = ws, codec

@@ -13,6 +13,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from websockets.frames import Frame, Opcode
+
 if TYPE_CHECKING:
     from pivox.reference.session import LiveSession
 
@@ -32,6 +34,7 @@ class Faults:
     malformed_before_reply: bool = False
     oversized_bytes: int = 0  # a frame this big before each reply (0: none)
     refuse_resumption: bool = False
+    no_pongs: bool = False  # pings go unanswered (Gemini's pongs can take 8-30 s)
 
     def applies(self, connection: int) -> bool:
         return self.connections == 0 or connection <= self.connections
@@ -39,6 +42,14 @@ class Faults:
     async def run(self, session: LiveSession) -> None:
         """Timed faults for one connection, started when its setup completes."""
         ws = session.ws
+        if self.no_pongs:
+            protocol, send_frame = ws.protocol, ws.protocol.send_frame
+
+            def without_pongs(frame: Frame) -> None:
+                if frame.opcode is not Opcode.PONG:
+                    send_frame(frame)
+
+            protocol.send_frame = without_pongs  # type: ignore[method-assign]
         timed = [(t, kind) for t, kind in ((self.drop_after_s, "drop"),
                                            (self.stall_after_s, "stall"),
                                            (self.close_after_s, "close"),
