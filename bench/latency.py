@@ -4,6 +4,11 @@ mic_to_wire: for every microphone frame streamed during a conversation, from the
 of its last sample (the capture thread's timestamp) to its socket write.
 wire_to_speaker: from the first reply frame received to the first reply sample written to
 the speaker (includes the jitter buffer, which waits for 60 ms of audio by default).
+barge_in: the user talks over the reply (full duplex); from the server sending
+`interrupted` to the playback thread dropping the speaker's buffer (the HIL tests measure
+the same on the recorded speaker output).
+quickstart_mic_to_wire: the same figure for a client built the way Google's Live API
+quickstart streams: 64 ms chunks through a 5-deep queue to a sender task.
 ready_s: `pivox run` as a process, from spawn to READY=1 on a notify socket.
 rss_mb: resident memory of the process after the conversation (daemon and server together).
 """
@@ -31,11 +36,11 @@ from pivox.reference.server import ReferenceServer
 DATA = Path(str(resources.files("pivox") / "data"))
 
 
-def _config(tmp: Path, url: str) -> Path:
+def _config(tmp: Path, url: str, mic: Path = DATA / "demo_mic.wav", extra: str = "") -> Path:
     path = tmp / "pivox.toml"
-    path.write_text(f"""
+    path.write_text(f"""{extra}
 [audio.capture]
-device = "wav:{DATA / 'demo_mic.wav'}"
+device = "wav:{mic}"
 [audio.playback]
 device = "wav:{tmp / 'speaker.wav'}"
 [link]
@@ -109,9 +114,85 @@ def _ready_s(tmp: Path) -> float:
         sock.close()
 
 
+async def _barge_in(tmp: Path) -> float | None:
+    """The demo question, then the question again 1.5 s into the reply."""
+    from pivox.audio.wavfile import read_wav
+
+    pcm = read_wav(DATA / "demo_mic.wav")
+    manifest = json.loads((DATA / "demo_mic.json").read_text())
+    again = pcm[int(manifest["speech_start_s"] * 16000) * 2 :]
+    mic = tmp / "barge.wav"
+    import wave
+
+    with wave.open(str(mic), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm + bytes(16000 * 2 * 2) + again)
+    server = ReferenceServer()
+    await server.start()
+    daemon = Daemon(config.load(_config(tmp, server.url, mic,
+                                        '[conversation]\nduplex = "full"\n')))
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    end = time.monotonic() + 20
+    while time.monotonic() < end and not (
+            daemon.player and daemon.player.stats.last_drop_at
+            and server.stats.last_interrupted_at):
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    await server.stop()
+    assert daemon.player is not None
+    if daemon.player.stats.last_drop_at is None or server.stats.last_interrupted_at is None:
+        return None
+    return (daemon.player.stats.last_drop_at - server.stats.last_interrupted_at) * 1000
+
+
+async def _quickstart(tmp: Path) -> list[float]:
+    """Google's quickstart shape: 64 ms reads into asyncio.Queue(maxsize=5), one sender."""
+    from websockets.asyncio.client import connect
+
+    from pivox.audio.wavfile import WavSource
+    from pivox.link.codec import b64encode
+
+    server = ReferenceServer()
+    await server.start()
+    lat: list[float] = []
+    queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(maxsize=5)
+    source = WavSource(DATA / "demo_mic.wav", frame_ms=64)
+
+    async def mic() -> None:
+        for _ in range(70):  # 4.5 s
+            chunk = await asyncio.to_thread(source.read)
+            await queue.put((chunk, time.monotonic()))
+
+    async with connect(server.url) as ws:
+        await ws.send(json.dumps({"setup": {"model": "models/gemini-3.8-live"}}))
+        await ws.recv()
+        reader = asyncio.create_task(mic())
+        while not (reader.done() and queue.empty()):
+            try:
+                chunk, t = await asyncio.wait_for(queue.get(), 1)
+            except TimeoutError:
+                continue
+            await ws.send(json.dumps({"realtimeInput": {"audio": {
+                "mimeType": "audio/pcm;rate=16000", "data": b64encode(chunk)}}}))
+            lat.append((time.monotonic() - t) * 1000)
+    await server.stop()
+    return lat
+
+
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = asyncio.run(_conversation(Path(tmp)))
+        barge = asyncio.run(_barge_in(Path(tmp)))
+        out["barge_in_ms"] = None if barge is None else round(barge, 1)
+        quick = np.array(asyncio.run(_quickstart(Path(tmp))))
+        # A frame's first sample waits a whole frame before its last is captured.
+        out["mic_to_wire_first_sample_p99_ms"] = round(out["mic_to_wire_p99_ms"] + 20, 2)
+        out["quickstart_mic_to_wire_p99_ms"] = round(float(np.percentile(quick, 99)), 2)
+        out["quickstart_first_sample_p99_ms"] = round(float(np.percentile(quick, 99)) + 64, 2)
         out["ready_s"] = round(_ready_s(Path(tmp)), 2)
     out["how"] = ("one conversation on the demo recording at real time against the "
                   "reference server on loopback (20 ms frames); ready_s from spawning "

@@ -22,7 +22,8 @@ def test_every_part_reports_its_figures() -> None:
     for key in ("idle_cpu_percent", "bare_engine_cpu_percent", "idle_cpu_ratio",
                 "reconnect_p95_ms", "goaway_frames_lost", "erle_db", "double_talk_corr",
                 "cpu_percent", "mic_to_wire_p50_ms", "mic_to_wire_p99_ms",
-                "wire_to_speaker_ms", "rss_mb", "ready_s"):
+                "wire_to_speaker_ms", "rss_mb", "ready_s", "barge_in_ms",
+                "quickstart_mic_to_wire_p99_ms"):
         assert isinstance(figures[key], int | float), key
     print(json.dumps(figures, indent=1))
 

@@ -42,6 +42,7 @@ class PlaybackStats:
     underruns: int = 0
     flushes: int = 0
     level: float = 0.0  # RMS of the last written period, 0..1 (for the LEDs)
+    last_drop_at: float | None = None  # monotonic time the device buffer was last dropped
 
 
 class Player:
@@ -226,6 +227,7 @@ class Player:
                 flush, self._flush = self._flush, False
             if flush:
                 sink.drop()
+                self.stats.last_drop_at = time.monotonic()
             chunk = self._next_period(period_bytes)
             if chunk is None:
                 with self._lock:
