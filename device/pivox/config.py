@@ -153,10 +153,13 @@ class ConversationConfig:
 
 @dataclass(frozen=True)
 class LedConfig:
-    kind: str = _opt("none", "one of none, gpio, rgb", _one_of("none", "gpio", "rgb"))
+    kind: str = _opt("none", "one of none, gpio, rgb, apa102",
+                     _one_of("none", "gpio", "rgb", "apa102"))
     pins: tuple[int, ...] = _opt((), "a list of BCM pin numbers",
                            lambda v: all(0 <= p <= 27 for p in v))
     active_high: bool = _opt(True, "true or false")
+    count: int = _opt(12, "the number of APA102 pixels, 1 to 255", _range(1, 255))
+    brightness: int = _opt(8, "APA102 brightness, 0 to 31", _range(0, 31))
 
 
 def _pin(v: int) -> bool:

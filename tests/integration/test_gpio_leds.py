@@ -165,3 +165,42 @@ def test_speaking_level_rises_at_once_and_falls_smoothly(factory: MockFactory):
         assert sum(loud) > sum(after) > sum(later) > 0
     finally:
         ring.close()
+
+
+def test_apa102_ring_gets_the_pattern_over_spi() -> None:
+    """The ReSpeaker ring: real gpiozero SPI (software, on mock pins) into a mock APA102
+    chain that decodes the frames it is clocked."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockSPIDevice
+
+    from pivox.core.leds import pattern
+    from pivox.core.machine import State
+    from pivox.hw.gpio import LedRing
+
+    class Chain(MockSPIDevice):
+        def on_start(self) -> None:
+            super().on_start()
+
+        def words(self) -> list[int]:
+            bits = self.rx_buf
+            return [int("".join("1" if b else "0" for b in bits[i : i + 8]), 2)
+                    for i in range(0, len(bits) - 7, 8)]
+
+    Device.pin_factory = MockFactory()
+    try:
+        chain = Chain(11, 10, 9, 8)  # SPI0: SCLK, MOSI, MISO, CE0
+        ring = LedRing("apa102", count=12, brightness=10)
+        colours = pattern(State.MUTED, 0.0, 0.0, 12)
+        ring.show(colours)
+        w = chain.words()
+        assert w[:4] == [0, 0, 0, 0]  # start frame
+        pixels = [w[4 + 4 * i : 8 + 4 * i] for i in range(12)]
+        assert pixels == [[0xE0 | 10, b, g, r] for r, g, b in colours]
+        assert all(p[3] > 200 and p[1] == p[2] == 0 for p in pixels)  # muted is red
+        assert w[52:] == [0xFF]  # end frame
+        ring.close()
+        chain.close()
+    finally:
+        Device.pin_factory.reset()
+        Device.pin_factory.close()
+        Device.pin_factory = None

@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from gpiozero import PWMLED, RGBLED
+from gpiozero import PWMLED, RGBLED, SPIDevice
 
 from pivox.core.leds import RGB, pattern
 from pivox.core.machine import State
 
 log = logging.getLogger(__name__)
 
-KINDS = ("none", "gpio", "rgb")
+KINDS = ("none", "gpio", "rgb", "apa102")
 
 
 class LedSettings(Protocol):
@@ -34,6 +34,8 @@ class LedSettings(Protocol):
     kind: str
     pins: tuple[int, ...]
     active_high: bool
+    count: int
+    brightness: int
 
 
 def luminance(colour: RGB) -> float:
@@ -51,6 +53,8 @@ class LedRing:
 
     kind "gpio": one PWMLED per pin, each pixel's luminance as its brightness.
     kind "rgb": one RGBLED on pins (red, green, blue), showing the first colour.
+    kind "apa102": a ring of `count` APA102 pixels on SPI0 (the ReSpeaker HATs' ring),
+    at `brightness` (0-31, the chips' own global current).
     kind "none": no pixels; `show` does nothing.
 
     Raises ValueError for a kind or pin list that cannot work, and gpiozero's errors
@@ -58,7 +62,7 @@ class LedRing:
     """
 
     def __init__(self, kind: str = "none", pins: Sequence[int] = (), active_high: bool = True,
-                 pin_factory: Any = None) -> None:
+                 pin_factory: Any = None, count: int = 12, brightness: int = 8) -> None:
         if kind not in KINDS:
             raise ValueError(f"LED kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind == "rgb" and len(pins) != 3:
@@ -66,6 +70,7 @@ class LedRing:
         self.kind = kind
         self._leds: list[PWMLED] = []
         self._rgb: RGBLED | None = None
+        self._apa: Apa102 | None = None
         self._shown: tuple[RGB, ...] | None = None
         opts = {"active_high": active_high, "pin_factory": pin_factory}
         try:
@@ -74,14 +79,17 @@ class LedRing:
                     self._leds.append(PWMLED(pin, **opts))
             elif kind == "rgb":
                 self._rgb = RGBLED(*pins, pwm=True, **opts)
+            elif kind == "apa102":
+                self._apa = Apa102(count, brightness, pin_factory=pin_factory)
         except BaseException:
             self.close()  # release the pins already claimed
             raise
-        self.count = len(self._leds) if kind == "gpio" else (1 if kind == "rgb" else 0)
+        self.count = {"gpio": len(self._leds), "rgb": 1, "apa102": count}.get(kind, 0)
 
     @classmethod
     def from_config(cls, cfg: LedSettings, pin_factory: Any = None) -> LedRing:
-        return cls(cfg.kind, cfg.pins, cfg.active_high, pin_factory=pin_factory)
+        return cls(cfg.kind, cfg.pins, cfg.active_high, pin_factory=pin_factory,
+                   count=cfg.count, brightness=cfg.brightness)
 
     def show(self, colours: Sequence[RGB]) -> None:
         """Light the pixels with the first `count` colours; missing ones go dark."""
@@ -93,6 +101,8 @@ class LedRing:
             self._rgb.color = (_unit(r), _unit(g), _unit(b))
         for i, led in enumerate(self._leds):
             led.value = luminance(frame[i]) if i < len(frame) else 0.0
+        if self._apa is not None:
+            self._apa.show(frame)
         self._shown = frame
 
     def close(self) -> None:
@@ -103,7 +113,31 @@ class LedRing:
         if self._rgb is not None:
             self._rgb.close()
             self._rgb = None
+        if self._apa is not None:
+            self._apa.show(())
+            self._apa.close()
+            self._apa = None
         self._shown = None
+
+
+class Apa102(SPIDevice):
+    """APA102 pixels on SPI: a start frame of zeros, per pixel 0xE0|brightness then blue,
+    green, red, and an end frame that clocks the data through the whole chain."""
+
+    def __init__(self, count: int, brightness: int = 8, **spi_args: Any) -> None:
+        super().__init__(**spi_args)
+        self.count = count
+        self.brightness = max(0, min(31, brightness))
+
+    def frame(self, colours: Sequence[RGB]) -> list[int]:
+        words = [0, 0, 0, 0]
+        for i in range(self.count):
+            r, g, b = colours[i] if i < len(colours) else (0, 0, 0)
+            words += [0xE0 | self.brightness, b, g, r]
+        return words + [0xFF] * ((self.count + 15) // 16)
+
+    def show(self, colours: Sequence[RGB]) -> None:
+        self._spi.transfer(self.frame(colours))
 
 
 def _unit(channel: int) -> float:
