@@ -208,6 +208,7 @@ class Soak:
         self.faults_applied: Counter[str] = Counter()
         self.fault_log: list[str] = []
         self.server_stop_timeouts = 0
+        self._abandoned: list[ReferenceServer] = []
         self._pending: list[tuple[str, ReferenceServer, int]] = []
         self.crashes: list[str] = []
         self.hangs: list[str] = []
@@ -258,8 +259,12 @@ class Soak:
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        text = f"{context.get('message', '')}: {type(exc).__name__}: {exc}" if exc \
-            else str(context.get("message", ""))
+        task = context.get("task") or context.get("future")
+        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+        where = f" in {getattr(coro, '__qualname__', '?')}" if coro is not None else ""
+        text = f"{context.get('message', '')}{where}"
+        if exc is not None:
+            text += f": {type(exc).__name__}: {exc}"
         self.task_errors.append(text)
         self.crash(f"unhandled exception in the loop at {self.at():.0f} s ({text})", exc)
 
@@ -306,6 +311,7 @@ class Soak:
             await asyncio.wait_for(server.stop(), SERVER_STOP_S)
         except TimeoutError:  # its listening socket is closed already: a new one can start
             self.server_stop_timeouts += 1
+            self._abandoned.append(server)  # its stuck handler stays referenced, not collected
             print(f"soak: the reference server did not stop within {SERVER_STOP_S:g} s at "
                   f"{self.at():.0f} s (a connection handler is stuck); starting a new one",
                   file=sys.stderr)

@@ -77,7 +77,7 @@ def test_bad_settings_are_refused_and_pins_released(factory: MockFactory):
     with pytest.raises(ValueError, match="3 pins"):
         LedRing("rgb", (17, 27))
     with pytest.raises(ValueError, match="kind"):
-        LedRing("apa102", (10, 11))
+        LedRing("ws2812", (10, 11))
     with pytest.raises(GPIOPinInUse):
         LedRing("gpio", (5, 5))
     LedRing("gpio", (5,)).close()  # pin 5 was released by the failed ring
