@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from pivox import config
+from pivox.adapters import setup_options
 from pivox.core import events as ev
-from pivox.daemon import setup_options
 from pivox.link import codec as lc
 from pivox.link.session import LiveSession
 from pivox.reference.server import Faults, ReferenceServer

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pivox.adapters import local_ip, open_echo, open_sink, open_source, setup_options
 from pivox.audio import earcons
 from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.capture import Capture, Captured
-from pivox.audio.echo import EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.playback import Player
 from pivox.config import Config
@@ -38,44 +38,6 @@ from pivox.wake.base import WakeEngine
 log = logging.getLogger("pivox")
 MACHINE_EVENTS = ev.EVENT_TYPES
 Observer = Callable[[str, dict[str, Any]], None]
-
-
-def open_source(cfg: Config) -> Callable[[], AudioSource]:
-    cap, frame_ms = cfg.audio.capture, cfg.audio.frame_ms
-    if cap.device.startswith("wav:"):
-        from pivox.audio.wavfile import WavSource
-
-        return lambda: WavSource(cap.device[4:], frame_ms, realtime=cap.realtime)
-    from pivox.audio.alsa import AlsaSource
-
-    return lambda: AlsaSource(cap.device, cap.rate, cap.channels, cap.format, cap.channel,
-                              cap.period_ms, frame_ms)
-
-
-def open_sink(cfg: Config) -> Callable[[], AudioSink]:
-    pb = cfg.audio.playback
-    if pb.device.startswith("wav:"):
-        from pivox.audio.wavfile import WavSink
-
-        return lambda: WavSink(pb.device[4:], pb.rate, pb.period_ms)
-    from pivox.audio.alsa import AlsaSink
-
-    return lambda: AlsaSink(pb.device, pb.rate, pb.channels, pb.period_ms)
-
-
-def setup_options(cfg: Config) -> lc.SetupOptions:
-    link = cfg.link
-    onoff = {"": None, "on": True, "off": False}
-    return lc.SetupOptions(
-        model=link.model, voice=link.voice, system_instruction=link.system_instruction,
-        language=link.language, silence_duration_ms=link.silence_ms,
-        input_transcription=link.transcripts, output_transcription=link.transcripts,
-        context_compression=link.context_compression, thinking_level=link.thinking_level,
-        thinking_budget=None if link.thinking_budget < 0 else link.thinking_budget,
-        proactive_audio=onoff[link.proactive_audio],
-        affective_dialog=onoff[link.affective_dialog],
-        tools=tools.DECLARATIONS if link.tools else (),
-    )
 
 
 class Daemon:
@@ -254,7 +216,7 @@ class Daemon:
         self._changed = asyncio.Event()
         frame_ms = self.cfg.audio.frame_ms
         self.frames_in = Handoff(self.loop, maxlen=max(10, 2000 // frame_ms))
-        echo, echo_ref = self._open_echo()
+        echo, echo_ref = open_echo(self.cfg)
         self.player = Player(
             self._sink, rate=self.cfg.audio.playback.rate,
             volume=self.cfg.audio.playback.volume, jitter_ms=self.cfg.audio.playback.jitter_ms,
@@ -296,19 +258,6 @@ class Daemon:
             ring.close()
             if buttons is not None:
                 buttons.close()
-
-    def _open_echo(self) -> tuple[SpeexEcho | None, EchoReference | None]:
-        """Without the canceller the speaker still works, in half duplex."""
-        ec = self.cfg.audio.echo
-        if not ec.enabled:
-            return None, None
-        try:
-            echo = SpeexEcho(tail_ms=ec.tail_ms, denoise=ec.denoise, agc=ec.agc)
-        except OSError as exc:
-            log.error("echo cancellation unavailable (%s); talking over replies needs the "
-                      "wake word", exc)
-            return None, None
-        return echo, EchoReference()
 
     def full_duplex(self) -> bool:
         """Whether the microphone may stream to the model while the speaker talks."""
@@ -435,18 +384,6 @@ class Daemon:
                 "detections": cap.wake_count if cap else 0,
             },
         }
-
-
-def local_ip() -> str:
-    """The address other machines reach this one at (no packet is sent)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
-            return s.getsockname()[0]
-        except OSError:
-            return ""
 
 
 def run_daemon(cfg: Config) -> int:

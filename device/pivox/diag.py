@@ -476,8 +476,8 @@ async def _endpoint(ctx: Context) -> Check:
     import websockets
     from websockets.asyncio.client import connect
 
+    from pivox.adapters import setup_options
     from pivox.core.models import profile_for
-    from pivox.daemon import setup_options
     from pivox.link import codec as lc
     from pivox.link.session import LiveSession
 

@@ -12,9 +12,9 @@ import pytest
 from live import DATA, wait_for
 
 from pivox import config
+from pivox.adapters import setup_options
 from pivox.audio.wavfile import read_wav
 from pivox.core import events as ev
-from pivox.daemon import setup_options
 from pivox.link import codec as lc
 from pivox.link.session import LiveSession
 from pivox.reference.server import Faults, ReferenceServer
