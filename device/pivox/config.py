@@ -268,8 +268,8 @@ def _section(cls: type, data: Any, file: str, prefix: str) -> Any:
 def parse(text: str, file: str = "<string>") -> Config:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "<syntax>", f"valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ConfigError(file, "<syntax>", f"valid TOML ({str(exc)[:200]})") from None
     cfg = _section(Config, data, file, "")
     return _check_rules(dataclasses.replace(cfg, source=file), file)
 

@@ -64,14 +64,14 @@ class ControlServer:
     def answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return {"ok": False, "error": "expected one JSON object per line"}
         if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
             return {"ok": False, "error": 'expected {"cmd": "..."}'}
         try:
             return {"ok": True, **self._handle(request)}
-        except (KeyError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": str(exc)}
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
+            return {"ok": False, "error": str(exc)[:200]}
 
 
 def peer_allowed(sock: socket.socket | None) -> bool:

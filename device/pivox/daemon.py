@@ -314,7 +314,7 @@ class Daemon:
             assert self.player is not None
             level = float(req["level"]) if cmd == "volume" else round(
                 min(1.0, max(0.0, self.player.volume + float(req["step"]))), 2)
-            if not 0.0 <= level <= 1.0:
+            if not 0.0 <= level <= 1.0:  # also refuses NaN
                 raise ValueError("volume level must be from 0.0 to 1.0")
             self.player.volume = level
             if cmd == "volume_step":

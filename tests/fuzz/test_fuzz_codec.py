@@ -28,7 +28,7 @@ from pivox.core.models import profile_for
 from pivox.link import codec as lc
 from pivox.link import tools
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODEL = "gemini-3.8-live"
 OUTPUT_MIME = "audio/pcm;rate=24000"
 EVENT_TYPES = (
@@ -391,7 +391,7 @@ def replaced(obj: Any, path: tuple, value: Any) -> Any:
     return [replaced(v, rest, value) if i == head else v for i, v in enumerate(obj)]
 
 
-@settings(FUZZ, max_examples=600)
+@settings(FUZZ, max_examples=400)
 @given(valid_message(), st.data())
 @example(({"usageMetadata": {"totalTokenCount": 1}}, [], []), None)  # -> Infinity
 @example(({"toolCallCancellation": {"ids": ["a"]}}, [], []), None)  # -> an object
@@ -470,7 +470,7 @@ def test_decoded_tool_calls_never_break_the_tools(calls: list) -> None:
                 json.dumps(result)  # it goes back to the server as JSON
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=150)
 @given(st.lists(st.one_of(valid_message().map(lambda b: json.dumps(b[0])),
                           st.binary(max_size=50), json_values.map(json.dumps)),
                 min_size=1, max_size=5))

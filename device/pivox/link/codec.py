@@ -225,8 +225,8 @@ def parse_frame(frame: str | bytes) -> dict:
     """JSON object from a text or binary frame, keys camelCased. Raises ValueError."""
     try:
         obj = json.loads(frame)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     return normalize_keys(obj)
@@ -301,8 +301,9 @@ class LiveCodec:
         try:
             msg = parse_frame(frame)
             return self._decode(msg)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return [FrameError(str(exc)[:200])]
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError,
+                RecursionError) as exc:  # whatever a frame holds, it is skipped, not fatal
+            return [FrameError(f"{type(exc).__name__}: {str(exc)[:200]}")]
 
     # -- internals
     def _queue(self, obj: dict) -> None:
@@ -327,7 +328,10 @@ class LiveCodec:
             )
             out.append(ToolCall(calls))
         if "toolCallCancellation" in msg:
-            out.append(ToolCallCancelled(tuple(msg["toolCallCancellation"].get("ids", []))))
+            ids = msg["toolCallCancellation"].get("ids", [])
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise TypeError("toolCallCancellation.ids: expected a list of strings")
+            out.append(ToolCallCancelled(tuple(ids)))
         if "goAway" in msg:
             out.append(GoAway(parse_duration(msg["goAway"].get("timeLeft", "0s"))))
         upd = msg.get("sessionResumptionUpdate")

@@ -38,7 +38,7 @@ def run(call: FunctionCall, device: Device) -> tuple[dict[str, Any], str]:
     if call.name == "set_volume":
         try:
             level = int(call.args["level"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return {"error": "level must be an integer from 0 to 10"}, scheduling
         level = max(0, min(10, level))
         device.set_volume(level / 10)
