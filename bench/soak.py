@@ -56,6 +56,7 @@ FAULT_EVERY_S = (8.0, 30.0)
 SERVER_DOWN_S = (1.0, 10.0)
 MIC_GONE_S = (1.0, 8.0)
 SERVER_STOP_S = 5.0
+DETAILS = 40  # crash, hang and fault lines kept for the report
 FAULT_WEIGHTS = {
     "server_restart": 2, "server_kill": 2, "goaway": 2, "stall": 2, "malformed": 2,
     "drop": 2, "close_1011": 1, "refuse_resumption": 1, "mic_removed": 2,
@@ -210,11 +211,12 @@ class Soak:
         self.server_stop_timeouts = 0
         self._abandoned: list[ReferenceServer] = []
         self._pending: list[tuple[str, ReferenceServer, int]] = []
-        self.crashes: list[str] = []
-        self.hangs: list[str] = []
-        self.task_errors: list[str] = []
+        self.crashes = 0
+        self.hangs = 0
+        self.crash_details: list[str] = []  # the first DETAILS of each, for the report
+        self.hang_details: list[str] = []
         self.logged: Counter[str] = Counter()
-        self.lags: list[float] = []
+        self.lag_ms: Counter[int] = Counter()  # a histogram: memory stays flat however long
         self.heartbeat = time.monotonic()
         self.last_change = time.monotonic()
         self._in_hang = False
@@ -265,7 +267,6 @@ class Soak:
         text = f"{context.get('message', '')}{where}"
         if exc is not None:
             text += f": {type(exc).__name__}: {exc}"
-        self.task_errors.append(text)
         self.crash(f"unhandled exception in the loop at {self.at():.0f} s ({text})", exc)
 
     def _thread_exception(self, args: threading.ExceptHookArgs) -> None:
@@ -274,10 +275,18 @@ class Soak:
                    f"({args.exc_type.__name__}: {args.exc_value})", args.exc_value)
 
     def crash(self, text: str, exc: BaseException | None = None) -> None:
-        self.crashes.append(text)
-        print(f"soak: CRASH {text}", file=sys.stderr)
-        if exc is not None:
-            traceback.print_exception(exc, file=sys.stderr)
+        self.crashes += 1
+        if len(self.crash_details) < DETAILS:
+            self.crash_details.append(text)
+            print(f"soak: CRASH {text}", file=sys.stderr)
+            if exc is not None:
+                traceback.print_exception(exc, file=sys.stderr)
+
+    def hang(self, text: str) -> None:
+        self.hangs += 1
+        if len(self.hang_details) < DETAILS:
+            self.hang_details.append(text)
+            print(f"soak: HANG {text}", file=sys.stderr)
 
     def at(self) -> float:
         return time.monotonic() - self.t0
@@ -344,6 +353,7 @@ class Soak:
             log.info("fault at %.0f s: %s", started, kind)
             await self.inject(kind)
             self.fault_log.append(f"{started:.0f}s {kind} ({self.at() - started:.1f} s)")
+            del self.fault_log[:-DETAILS]
             await asyncio.sleep(self.rng.uniform(*FAULT_EVERY_S))
 
     async def inject(self, kind: str) -> None:
@@ -389,9 +399,9 @@ class Soak:
             lag = now - prev - LAG_PERIOD_S
             prev = now
             self.heartbeat = time.monotonic()
-            self.lags.append(max(0.0, lag))
+            self.lag_ms[max(0, round(lag * 1000))] += 1
             if lag > LOOP_HANG_S:
-                self.hangs.append(f"loop unresponsive for {lag:.1f} s at {self.at():.0f} s")
+                self.hang(f"loop unresponsive for {lag:.1f} s at {self.at():.0f} s")
 
     async def watch(self, daemon_task: asyncio.Task) -> None:
         frames = 0
@@ -402,16 +412,16 @@ class Soak:
             assert self.daemon is not None
             if daemon_task.done() and not self.stopping:
                 return
+            if self.server is not None:  # the server's record of client messages, kept for
+                self.server.received.clear()  # tests to inspect: not the daemon's memory
             cap = self.daemon.capture
             now_frames = cap.frames if cap is not None else 0
             flowing, frames = now_frames > frames, now_frames
             quiet = time.monotonic() - self.last_change
             if flowing and quiet > STATE_HANG_S and not self._in_hang:
                 self._in_hang = True
-                self.hangs.append(f"state {self.daemon.m.state.value} unchanged for "
-                                  f"{quiet:.0f} s with the microphone delivering, at "
-                                  f"{self.at():.0f} s")
-                print(f"soak: HANG {self.hangs[-1]}", file=sys.stderr)
+                self.hang(f"state {self.daemon.m.state.value} unchanged for {quiet:.0f} s "
+                          f"with the microphone delivering, at {self.at():.0f} s")
             if tick % 10 == 0:
                 gc.collect()  # so an exception no task retrieved is reported now
                 self.rss.append((self.at(), rss_mb()))
@@ -428,7 +438,7 @@ class Soak:
         while time.monotonic() < deadline:
             time.sleep(1.0)
         stale = time.monotonic() - self.heartbeat
-        self.hangs.append(f"the soak did not finish: loop silent for {stale:.0f} s")
+        self.hang(f"the soak did not finish: loop silent for {stale:.0f} s")
         print(json.dumps(self.figures({})), flush=True)
         os._exit(1)
 
@@ -493,7 +503,7 @@ socket = "{self.tmp / 'control.sock'}"
             try:
                 await asyncio.wait_for(task, 20)
             except TimeoutError:
-                self.hangs.append("the daemon did not stop within 20 s")
+                self.hang("the daemon did not stop within 20 s")
             except Exception as exc:  # reported as a crash; the figures still matter
                 self.crash(f"the daemon failed while stopping ({type(exc).__name__}: {exc})",
                            exc)
@@ -509,14 +519,13 @@ socket = "{self.tmp / 'control.sock'}"
         start = self.rss_start if self.rss_start is not None else boot
         audio = status.get("audio", {})
         link = status.get("link", {})
-        lags = sorted(self.lags) or [0.0]
         c = self.conversations
         slope = _slope(self.rss[len(self.rss) // 3:])  # after warm-up
         return {
             "minutes": self.minutes,
             "seed": self.seed,
-            "crashes": len(self.crashes),
-            "hangs": len(self.hangs),
+            "crashes": self.crashes,
+            "hangs": self.hangs,
             "rss_boot_mb": round(boot, 1),
             "rss_start_mb": round(start, 1),
             "rss_end_mb": round(rss_end, 1),
@@ -536,23 +545,24 @@ socket = "{self.tmp / 'control.sock'}"
             "underruns": audio.get("underruns", 0),
             "link_audio_dropped_ms": link.get("audio_dropped_ms", 0),
             "mic_frames": audio.get("frames", 0),
-            "loop_lag_p99_ms": round(lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000, 1),
-            "loop_lag_max_ms": round(lags[-1] * 1000, 1),
+            "loop_lag_p99_ms": _hist_pct(self.lag_ms, 0.99),
+            "loop_lag_max_ms": max(self.lag_ms, default=0),
             "states_entered": dict(sorted(self.states.items())),
             "server": dict(sorted(self.server_totals.items())),
             "server_stop_timeouts": self.server_stop_timeouts,
             "logged": dict(sorted(self.logged.items())),
             "fault_log": self.fault_log[-40:],
-            "crash_details": self.crashes[:20],
-            "hang_details": self.hangs[:20],
+            "crash_details": self.crash_details,
+            "hang_details": self.hang_details,
             "final_state": status.get("state", ""),
             "how": (f"real daemon on a looping recording ({self.cycle_s:.1f} s: the demo "
                     f"question, then {self.gap_s:g} s of quiet; wav: capture at real time), "
                     f"bundled reference server on 127.0.0.1:{self.port}; a random fault every "
                     f"{FAULT_EVERY_S[0]:g}-{FAULT_EVERY_S[1]:g} s after the first "
                     f"{FIRST_FAULT_S[0]:g} s; keep_warm_s {self.keep_warm_s:g}; RSS is this "
-                    "whole process (daemon and server); boot = first idle, start = after the "
-                    "first completed conversation (warm)"),
+                    "whole process (daemon and server, whose record of received messages is "
+                    "cleared every second); boot = first idle, start = after the first "
+                    "completed conversation (warm)"),
         }
 
 
@@ -561,6 +571,16 @@ def _pct(values: list[float], q: float) -> float | None:
         return None
     s = sorted(values)
     return round(s[min(len(s) - 1, int(q * len(s)))], 2)
+
+
+def _hist_pct(hist: Counter[int], q: float) -> int:
+    total = sum(hist.values())
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= q * total:
+            return value
+    return 0
 
 
 def _slope(points: list[tuple[float, float]]) -> float | None:
