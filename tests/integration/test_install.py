@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from pivox.boards import board_config_toml, load_board
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "scripts" / "install"
 UNINSTALL = ROOT / "scripts" / "uninstall"
@@ -121,9 +123,11 @@ def test_board_profiles_and_an_edited_config(tmp_path: Path) -> None:
         root = tmp_path / f"r{i + 1}"
         sh(INSTALL, "--root", str(root), "--no-venv", "--board", profile.stem)
         config = root / "etc/pivox/pivox.toml"
-        assert config.read_text() == profile.read_text()
+        assert config.read_text() == board_config_toml(load_board(profile.stem))
         check = config_check(config)
         assert check.returncode == 0, f"{profile.name}: {check.stderr}"
+        alsa = root / "etc/alsa/conf.d/60-pivox.conf"
+        assert alsa.read_text() == (ROOT / f"hardware/alsa/{profile.stem}.conf").read_text()
 
     # An edited config survives a reinstall; --force-config replaces it and keeps a copy.
     root = tmp_path / "edited"
