@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from processes import ServerThread
-from rig import PulseRig
+from rig import AloopRig, PulseRig
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[PulseRig]:
-    why = PulseRig.available()
+def rig(tmp_path: Path) -> Iterator[PulseRig | AloopRig]:
+    """PulseAudio by default (CI); PIVOX_HIL=aloop for snd-aloop on a Pi."""
+    kind = AloopRig if os.environ.get("PIVOX_HIL") == "aloop" else PulseRig
+    why = kind.available()
     if why:
         pytest.fail(f"the HIL rig cannot run: {why}")
     (tmp_path / "pulse").mkdir()
-    r = PulseRig(tmp_path / "pulse")
+    r = kind(tmp_path / "pulse")
     r.start()
     yield r
     r.stop()

@@ -174,6 +174,8 @@ class Feeder:
 class PulseRig:
     mic_device = "pivox_mic"
     spk_device = "pivox_spk"
+    can_remove_mic = True
+    can_echo = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -274,3 +276,65 @@ class PulseRig:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=5)
+
+
+class AloopRig:
+    """The same rig on a Raspberry Pi over the kernel's snd-aloop card (scripts/hil-loopback).
+
+    The daemon plays to Loopback,0,0 and the rig records Loopback,1,0; the rig plays into
+    Loopback,0,1 and the daemon captures Loopback,1,1. A kernel card cannot be unplugged
+    and the echo path needs a second reader, so those two scenarios run on PulseRig only.
+    """
+
+    mic_device = "pivox_mic"
+    spk_device = "pivox_spk"
+    can_remove_mic = False
+    can_echo = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.asoundrc = root / "asoundrc"
+        self.asoundrc.write_text(
+            f'pcm.{self.mic_device} {{ type plug; slave.pcm "hw:Loopback,1,1" }}\n'
+            f'pcm.{self.spk_device} {{ type plug; slave.pcm "hw:Loopback,0,0" }}\n')
+        self.env = {**os.environ,
+                    "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{self.asoundrc}"}
+        self.feeder: Feeder | None = None
+        self._players: list[subprocess.Popen] = []
+
+    @staticmethod
+    def available() -> str:
+        if not Path("/proc/asound/Loopback").exists():
+            return "no snd-aloop card (run scripts/hil-loopback on a Pi)"
+        for tool in ("aplay", "arecord"):
+            if shutil.which(tool) is None:
+                return f"{tool} is not installed (alsa-utils)"
+        return ""
+
+    def _open_mic(self):  # type: ignore[no-untyped-def]
+        proc = subprocess.Popen(["aplay", "-q", "-D", "hw:Loopback,0,1", "-t", "raw",
+                                 "-f", "S16_LE", "-r", str(MIC_RATE), "-c", "1"],
+                                stdin=subprocess.PIPE, env=self.env)
+        self._players.append(proc)
+        return proc.stdin
+
+    def start(self) -> None:
+        self.feeder = Feeder(self._open_mic)
+
+    def record(self) -> Recorder:
+        return Recorder(["arecord", "-q", "-D", "hw:Loopback,1,0", "-t", "raw", "-f", "S16_LE",
+                         "-r", str(SPK_RATE), "-c", "1"], self.env, SPK_RATE)
+
+    def remove_mic(self) -> None:
+        raise NotImplementedError("a kernel loopback card cannot be unplugged")
+
+    restore_mic = remove_mic
+
+    def add_echo(self, gain: float = 0.5, delay_s: float = 0.03) -> EchoPath:
+        raise NotImplementedError("the echo path needs a second reader of the speaker")
+
+    def stop(self) -> None:
+        if self.feeder is not None:
+            self.feeder.stop()
+        for proc in self._players:
+            proc.terminate()

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pytest
 from processes import DaemonProcess, ServerThread
 from rig import PulseRig
 
@@ -110,6 +111,8 @@ def test_a_stalled_reader_is_an_overrun_and_audio_carries_on(
 
 def test_microphone_removed_then_restored(
         rig: PulseRig, server: ServerThread, tmp_path: Path) -> None:
+    if not rig.can_remove_mic:
+        pytest.skip("this rig's microphone cannot be unplugged")
     d = DaemonProcess(tmp_path, rig, server.url)
     try:
         d.wait_state("idle", 20)

@@ -16,6 +16,12 @@ from rig import PulseRig
 from test_hil_daemon import demo_speech
 
 
+@pytest.fixture(autouse=True)
+def _needs_an_echo_path(rig: PulseRig) -> None:
+    if not rig.can_echo:
+        pytest.skip("this rig has no echo path")
+
+
 def conversation(rig: PulseRig, d: DaemonProcess) -> dict:
     pcm, _ = demo_speech()
     rig.feeder.say(pcm)
