@@ -111,7 +111,8 @@ class LiveSession:
 
     async def _send(self, obj: dict[str, Any]) -> None:
         if self.stalled:
-            await asyncio.Event().wait()  # a stalled server never says anything again
+            await self.ws.wait_closed()  # a stalled server says nothing more; it only closes
+            return
         await self.ws.send(json.dumps(obj, separators=(",", ":")).encode())  # binary, as Google
 
     async def send_now(self, obj: dict[str, Any]) -> None:
