@@ -492,6 +492,8 @@ socket = "{self.tmp / 'control.sock'}"
             self.crash(f"the daemon stopped by itself at {self.at():.0f} s "
                        f"({type(exc).__name__ if exc else 'returned'}: {exc})", exc)
         final = daemon.status()
+        rss_end = rss_mb()  # while it still runs, as the start figure was taken
+        self._check_applied()
         self.stopping = True
         for h in helpers:
             h.cancel()
@@ -507,7 +509,6 @@ socket = "{self.tmp / 'control.sock'}"
             except Exception as exc:  # reported as a crash; the figures still matter
                 self.crash(f"the daemon failed while stopping ({type(exc).__name__}: {exc})",
                            exc)
-        rss_end = rss_mb()
         await self.stop_server(kill=False)
         gc.collect()
         await asyncio.sleep(0)

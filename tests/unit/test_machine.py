@@ -200,3 +200,16 @@ def test_a_busy_server_keeps_the_conversation_open_between_replies() -> None:
     assert m.state is State.THINKING
     m, actions = run(m, ev.ServerBusy(False))
     assert m.state is State.IDLE and ev.StopUplink() in actions
+
+
+def test_after_a_wake_word_barge_in_the_question_is_end_pointed() -> None:
+    m = at(State.SPEAKING, link_up=True)
+    m, _ = run(m, ev.SpeechStarted(), ev.WakeDetected("k"), ev.SpeechEnded(), now=2.0)
+    assert m.state is State.THINKING, "the question after a barge-in was never end-pointed"
+
+
+def test_a_device_error_keeps_the_session_it_had() -> None:
+    m, _ = run(at(State.IDLE, link_up=True), ev.DeviceFailed("microphone", "gone"), now=1.0)
+    assert m.link_up
+    m, _ = run(m, ev.AudioReady(), now=2.0)
+    assert m.state is State.IDLE and m.link_up and m.deadline == 2.0 + T.keep_warm_s

@@ -93,8 +93,9 @@ def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Acti
 
 def _error(m: Machine, now: float, t: Timings, kind: str, reason: str, actions: list[Action],
            device: str = ""):
-    nxt = Machine(State.ERROR, now + t.error_retry_s, link_up=False, reason=reason,
-                  error_kind=kind, device=device)
+    # A device error leaves the session as it was; a link error means there is none.
+    nxt = Machine(State.ERROR, now + t.error_retry_s, link_up=m.link_up and kind == "device",
+                  reason=reason, error_kind=kind, device=device)
     return nxt, [*actions, ev.ReportProblem(kind, reason)]
 
 
@@ -261,8 +262,16 @@ def interrupted(m, e, now, t):
 
 
 def barge_in(m, e, now, t):
-    """The wake word during a reply: stop at once; drop the rest of the old turn."""
-    return _listen(m, now, t, [ev.FlushPlayback(), ev.PlayPrompt("wake")], discard_reply=True)
+    """The wake word during a reply: stop at once; drop the rest of the old turn. The user
+    is already talking (the detector heard it start while the reply played)."""
+    nxt, actions = _listen(m, now, t, [ev.FlushPlayback(), ev.PlayPrompt("wake")],
+                           discard_reply=True)
+    return replace(nxt, heard_speech=m.heard_speech), actions
+
+
+def note_speech(m, e, now, t):
+    """While speaking, the user's voice only matters if they go on to barge in."""
+    return replace(m, heard_speech=isinstance(e, ev.SpeechStarted)), []
 
 
 def speaking_timeout(m, e, now, t):
@@ -288,7 +297,7 @@ def offline_timeout(m, e, now, t):
 def error_audio_ready(m, e: ev.AudioReady, now, t):
     if m.error_kind != "device" or e.device != m.device:  # another device is still missing
         return _stay(m)
-    return _idle(Machine(State.IDLE), now, t, [ev.OpenLink()])
+    return _idle(Machine(State.IDLE, link_up=m.link_up), now, t, [ev.OpenLink()])
 
 
 def error_link_up(m, e, now, t):
@@ -363,6 +372,8 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
     (S.SPEAKING, ev.LinkUp): link_up,
     (S.SPEAKING, ev.LinkDown): link_down_in_conversation,
     (S.SPEAKING, ev.Timeout): speaking_timeout,
+    (S.SPEAKING, ev.SpeechStarted): note_speech,
+    (S.SPEAKING, ev.SpeechEnded): note_speech,
     (S.SPEAKING, ev.MuteSet): mute,
     (S.SPEAKING, ev.DeviceFailed): device_failed,
     (S.OFFLINE, ev.WakeDetected): offline_wake,
@@ -405,8 +416,8 @@ _ignore(tuple(State), (ev.PlaybackDrained,), "playback only matters at the end o
 _ignore(tuple(State), (ev.GenerationComplete,),
         "audio may still be in flight; turnComplete ends the turn")
 _ignore(tuple(State), (ev.SpeechStarted, ev.SpeechEnded),
-        "local speech detection only steers listening and thinking; while speaking the "
-        "server decides whether the user interrupts")
+        "local speech detection only steers a conversation; while speaking it is only noted "
+        "(the server decides whether the user interrupts)")
 _ignore(tuple(State), (ev.AudioReady,), "audio is already running")
 _ignore((S.BOOTING,), (ev.LinkUp, ev.LinkDown, ev.WakeDetected, ev.TalkPressed),
         "nothing can happen before audio runs")

@@ -95,6 +95,7 @@ class LiveSession:
         self._codec: lc.LiveCodec | None = None
         self.handle: str | None = None
         self.expecting_reply = False
+        self.turn_open = False  # a model turn is under way (no turnComplete yet)
         self.retry_at = 0.0  # when the current backoff sleep ends (monotonic)
         self._up_since = 0.0  # when the current connection's setup completed
         self._last_frame = 0.0
@@ -108,6 +109,8 @@ class LiveSession:
         if open_:
             self._wanted.set()
             self._kick.set()  # a user is waiting: skip the rest of the current backoff
+            if self.ready:  # already open: say so again, so the caller's view is current
+                asyncio.get_running_loop().call_soon(self._on_event, ev.LinkUp())
         else:
             self._wanted.clear()
             self._audio.clear()
@@ -222,7 +225,7 @@ class LiveSession:
             self._ws = self._codec = None
             self._dead_reason = ""
             self._goaway_at = None
-            self.expecting_reply = False
+            self.expecting_reply = self.turn_open = False
             self.stats.connected = False
         if self._dead_reason:
             return (self._dead_reason, False)
@@ -251,11 +254,12 @@ class LiveSession:
         """After goAway: switch between turns, or a few seconds before the deadline."""
         if self._goaway_at is None:
             return False
-        return not self.expecting_reply or time.monotonic() >= self._goaway_at
+        return not self.turn_open or time.monotonic() >= self._goaway_at
 
     def expect_reply(self) -> None:
         """The user finished speaking: a frame should come soon (see _guard)."""
         self.expecting_reply = True
+        self.turn_open = True
         self._last_frame = time.monotonic()
 
     async def _converse(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
@@ -297,6 +301,10 @@ class LiveSession:
         else:
             if isinstance(event, ev.GenerationComplete | ev.TurnComplete | ev.Interrupted):
                 self.expecting_reply = False
+            if isinstance(event, ev.AudioOut):
+                self.turn_open = True  # a goAway now waits for this turn's turnComplete
+            elif isinstance(event, ev.TurnComplete | ev.Interrupted):
+                self.turn_open = False
             self._on_event(event)
 
     async def _send_audio(self, ws: ClientConnection, codec: lc.LiveCodec) -> None:
