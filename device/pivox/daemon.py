@@ -66,6 +66,7 @@ class Daemon:
         self.leds: LedDriver | None = None
         self.uplink_frames = 0
         self.conversations = 0
+        self._stopping = False
         self._background: set[asyncio.Task] = set()
         self._cancelled_calls: set[str] = set()
 
@@ -179,7 +180,7 @@ class Daemon:
 
     async def _pump_frames(self) -> None:
         assert self.frames_in is not None
-        while True:
+        while not self._stopping:
             item = await self.frames_in.get()
             if item.event is not None:
                 self.post(item.event)
@@ -191,7 +192,7 @@ class Daemon:
 
     async def _deadlines(self) -> None:
         assert self._changed is not None
-        while True:
+        while not self._stopping:
             deadline = self.m.deadline
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             self._changed.clear()
@@ -205,7 +206,7 @@ class Daemon:
         interval = self.notifier.watchdog_s / 2
         if interval <= 0:
             return
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             assert self.capture is not None
             if self.clock() - self.capture.last_frame_at < interval:
@@ -247,12 +248,15 @@ class Daemon:
             await stop.wait()
         finally:
             self.notifier.stopping()
+            self._stopping = True  # loops end even if a cancellation is lost in a race
             await control.stop()
             for t in tasks:
                 t.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.session.close(), 2)
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for t in stuck:
+                log.error("a task did not stop in time: %s", t.get_coro())
             await asyncio.to_thread(self.capture.stop)
             await asyncio.to_thread(self.player.stop)
             ring.close()

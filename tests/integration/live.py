@@ -100,5 +100,5 @@ async def run_daemon(cfg: config.Config, until: Callable[[Run], bool], timeout: 
         run.final_status = daemon.status()
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 20)
     return run

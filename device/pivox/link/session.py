@@ -94,6 +94,7 @@ class LiveSession:
         self._background: set[asyncio.Task] = set()
         self._codec: lc.LiveCodec | None = None
         self.handle: str | None = None
+        self._closing = False
         self.expecting_reply = False
         self.turn_open = False  # a model turn is under way (no turnComplete yet)
         self.retry_at = 0.0  # when the current backoff sleep ends (monotonic)
@@ -137,7 +138,7 @@ class LiveSession:
         once at once (audio stays buffered, the handle resumes the context) before the
         speaker is told the link is down; after that, backoff with full jitter."""
         grace = False
-        while True:
+        while not self._closing:
             await self._wanted.wait()
             started = time.monotonic()
             was_up = self.stats.connects_ok
@@ -342,6 +343,7 @@ class LiveSession:
             await ws.send(frame)
 
     async def close(self) -> None:
+        self._closing = True
         self._wanted.clear()
         if self._ws is not None:
             await self._ws.close(1000, "shutting down")
