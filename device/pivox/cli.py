@@ -1,4 +1,4 @@
-"""pivox run | demo | serve-reference | status | diag | config check"""
+"""pivox run | demo | serve-reference | status | diag | config check | wake eval"""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import contextlib
 import json
 import logging
 import sys
+from pathlib import Path
 
 from pivox import config as config_mod
+from pivox.wake.catalog import ENGINES
 
 EXIT_CONFIG = 2
 
@@ -66,7 +68,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"audio:    mic {audio['capture_device']} ({audio['frames']} frames, "
         f"{audio['overruns']} overruns, {audio['dropped_frames']} dropped), "
         f"speaker {audio['playback_device']} (volume {audio['volume']})",
-        f"wake:     {wake['engine']}/{wake['keyword']}, last: {wake['last_detection']}",
+        f"wake:     {wake['engine']}/{','.join(wake['keywords'])}"
+        + (f" (stop: {','.join(wake['stop_keywords'])})" if wake['stop_keywords'] else "")
+        + f", last: {wake['last_detection']}"
+        + (f"\n          FALLBACK: {wake['fallback']}" if wake['fallback'] else ""),
     ]
     print("\n".join(lines))
     return 0
@@ -100,6 +105,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pivox.demo import run_demo
 
     return run_demo(json_out=args.json, out_dir=args.out)
+
+
+def cmd_wake_eval(args: argparse.Namespace) -> int:
+    from pivox.wake import WakeSetupError
+    from pivox.wake.catalog import BUILTIN
+    from pivox.wake.evaluate import evaluate, render
+    from pivox.wake.porcupine import read_access_key
+
+    wake = config_mod.load(args.config).wake if args.config else config_mod.WakeConfig()
+    engine = args.engine or wake.engine
+    keywords = args.keyword or ([*wake.wake_keywords] if not args.engine or
+                                args.engine == wake.engine else [BUILTIN[engine][0]])
+    if keywords == ["all"]:
+        keywords = list(BUILTIN[engine])
+    cutoff = wake.cutoff if args.cutoff is None else args.cutoff
+    try:
+        key = (read_access_key(wake.access_key_env, wake.access_key_file)
+               if engine == "porcupine" else "")
+        reports = evaluate(Path(args.dir), engine, keywords, cutoff,
+                           wake.refractory_s if args.refractory is None else args.refractory,
+                           key)
+    except WakeSetupError as exc:
+        print(f"pivox: wake engine {engine} cannot start: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"pivox: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        out = [r.as_json() if args.files else r.summary() for r in reports]
+        print(json.dumps(out[0] if len(out) == 1 else {"engine": engine, "results": out},
+                         indent=2))
+    else:
+        print("\n\n".join(render(r, verbose=args.files) for r in reports))
+    return 0
 
 
 def cmd_serve_reference(args: argparse.Namespace) -> int:
@@ -152,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="end with one JSON object of figures")
     demo.add_argument("--out", default="out", help="where to write what the speaker played")
     demo.set_defaults(func=cmd_demo)
+
+    wake = sub.add_parser("wake", help="wake word tools")
+    wake_sub = wake.add_subparsers(dest="wake_command", required=True)
+    ev = wake_sub.add_parser(
+        "eval", help="run a wake engine over a folder of WAVs: detections per file; with "
+        "positives/ and negatives/ subfolders, detection rate and false accepts per hour")
+    ev.add_argument("dir")
+    ev.add_argument("--engine", choices=ENGINES, help="default: from --config, else micro")
+    ev.add_argument("--keyword", action="append",
+                    help="a keyword or model file; repeat for several, or 'all' for every "
+                    "keyword the engine ships (default: the configured wake words)")
+    ev.add_argument("--cutoff", type=float, help="0 = each model's own (default)")
+    ev.add_argument("--refractory", type=float, help="seconds (default 2.0)")
+    ev.add_argument("--config", default="", help="take engine, keywords and keys from it")
+    ev.add_argument("--json", action="store_true", help="one JSON object (a list of them "
+                    "under 'results' for several keywords)")
+    ev.add_argument("--files", action=argparse.BooleanOptionalAction, default=True,
+                    help="list every file (default) or only the totals")
+    ev.set_defaults(func=cmd_wake_eval)
 
     ref = sub.add_parser("serve-reference", help="the bundled Gemini Live reference server")
     ref.add_argument("--host", default="127.0.0.1")

@@ -20,6 +20,7 @@ from typing import Any
 
 from pivox.core.machine import Timings
 from pivox.core.models import DEFAULT_MODEL, THINKING_LEVELS, profile_for
+from pivox.wake import catalog as wake_catalog
 
 DEFAULT_PATH = Path("/etc/pivox/pivox.toml")
 GEMINI_URL = (
@@ -94,12 +95,33 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class WakeConfig:
-    engine: str = _opt("micro", "one of micro", _one_of("micro"))
-    keyword: str = _opt("okay_nabu", "one of okay_nabu, hey_jarvis, hey_mycroft, alexa",
-                        _one_of("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"))
+    """Wake words are heard whenever the microphone is live; a stop word only while the
+    speaker talks (it ends the reply). A keyword is one the engine ships or a model file;
+    `[wake.cutoffs]` sets a cutoff per keyword (by name, or by a model file's stem)."""
+
+    engine: str = _opt("micro", f"one of {', '.join(wake_catalog.ENGINES)}",
+                       _one_of(*wake_catalog.ENGINES))
+    keyword: str = _opt("okay_nabu", "a keyword the engine ships or a model file path")
+    keywords: tuple[str, ...] = _opt((), "a list of further wake words")
+    stop_keyword: str = _opt("", "empty, or a keyword heard only while speaking")
     cutoff: float = _opt(0.0, "0 (the model's own) or a probability from 0.01 to 0.99",
                          lambda v: v == 0 or 0.01 <= v <= 0.99)
+    cutoffs: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"expected": "a probability from 0.01 to 0.99 per keyword",
+                  "check": lambda d: all(0.01 <= v <= 0.99 for v in d.values())})
     refractory_s: float = _opt(2.0, "a number of seconds from 0 to 10", _range(0, 10))
+    access_key_env: str = _opt("PICOVOICE_ACCESS_KEY",
+                               "an environment variable name (porcupine's AccessKey)")
+    access_key_file: str = _opt("", "a path to a file holding porcupine's AccessKey, or empty")
+
+    @property
+    def wake_keywords(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.keyword, *self.keywords)))
+
+    @property
+    def stop_keywords(self) -> tuple[str, ...]:
+        return (self.stop_keyword,) if self.stop_keyword else ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +250,11 @@ def _convert(file: str, key: str, tp: Any, value: Any, expected: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(file, key, want, value)
         return value
+    if typing.get_origin(tp) is dict:
+        inner = typing.get_args(tp)[1]
+        if not isinstance(value, dict):
+            raise ConfigError(file, key, "a table", value)
+        return {k: _convert(file, f"{key}.{k}", inner, v, want) for k, v in value.items()}
     if typing.get_origin(tp) is tuple:
         inner = typing.get_args(tp)[0]
         if not isinstance(value, list):
@@ -300,6 +327,7 @@ def _check_rules(cfg: Config, file: str) -> Config:
     for key, is_set, allowed in rules:
         if is_set and not allowed:
             raise ConfigError(file, key, f"unset: model {link.model} does not support it")
+    _check_wake(cfg.wake, file)
     if cfg.leds.kind == "rgb" and len(cfg.leds.pins) != 3:
         raise ConfigError(file, "leds.pins", "exactly 3 pins (red, green, blue) for kind "
                           "\"rgb\"", list(cfg.leds.pins))
@@ -310,6 +338,25 @@ def _check_rules(cfg: Config, file: str) -> Config:
         raise ConfigError(file, "link.url", "wss:// for a non-loopback host (or set "
                           "link.allow_insecure = true)", link.url)
     return dataclasses.replace(cfg, warnings=tuple(warnings))
+
+
+def _check_wake(wake: WakeConfig, file: str) -> None:
+    named = [("wake.keyword", wake.keyword)]
+    named += [(f"wake.keywords[{i}]", k) for i, k in enumerate(wake.keywords)]
+    if wake.stop_keyword:
+        named.append(("wake.stop_keyword", wake.stop_keyword))
+    for key, spec in named:
+        problem = wake_catalog.check_keyword(wake.engine, spec)
+        if problem:
+            raise ConfigError(file, key, problem, spec)
+    ids = {wake_catalog.keyword_id(spec) for _, spec in named}
+    for kw in wake.cutoffs:
+        if kw not in ids:
+            raise ConfigError(file, f"wake.cutoffs.{kw}", f"one of the configured keywords "
+                              f"({', '.join(sorted(ids))})")
+    if wake.stop_keyword and wake.stop_keyword in wake.wake_keywords:
+        raise ConfigError(file, "wake.stop_keyword", "a keyword that is not also a wake word",
+                          wake.stop_keyword)
 
 
 def is_loopback(host: str) -> bool:

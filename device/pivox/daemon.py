@@ -32,7 +32,7 @@ from pivox.link import codec as lc
 from pivox.link import tools
 from pivox.link.session import LiveSession
 from pivox.redact import scrub
-from pivox.wake import make_engine
+from pivox.wake import engine_for
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
@@ -54,8 +54,7 @@ class Daemon:
         self.observers: list[Observer] = []
         self._source = source or open_source(cfg)
         self._sink = sink or open_sink(cfg)
-        self._wake = wake or make_engine(cfg.wake.engine, cfg.wake.keyword, cfg.wake.cutoff,
-                                         cfg.wake.refractory_s)
+        self._wake = wake or engine_for(cfg.wake)
         self.uplink = False
         self._changed: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -131,6 +130,7 @@ class Daemon:
             log.info("state %s -> %s (%s)", before.state.value, self.m.state.value,
                      type(event).__name__)
             self._emit("state", state=self.m.state.value, t=now, reason=self.m.reason)
+            self._wake.stop_armed = self.m.state is mc.State.SPEAKING
             self.notifier.status(self.status_line())
             if self.m.state is mc.State.THINKING and self.session is not None:
                 self.session.expect_reply()
@@ -383,7 +383,12 @@ class Daemon:
                 "errors": self.leds.errors if self.leds else 0,
             },
             "wake": {
-                "engine": self.cfg.wake.engine, "keyword": self.cfg.wake.keyword,
+                "engine": self._wake.name, "keyword": self._wake.keywords[0],
+                "keywords": list(self._wake.keywords),
+                "stop_keywords": list(self._wake.stop_keywords),
+                "fallback": self._wake.fallback_reason or None,
+                "probabilities": {k: round(v, 3) for k, v in
+                                  getattr(self._wake, "last_probability", {}).items()},
                 "last_detection": cap.last_wake[0] if cap and cap.last_wake else None,
                 "detections": cap.wake_count if cap else 0,
             },

@@ -439,19 +439,23 @@ def check_leds(ctx: Context) -> Check:
 
 def check_wake(ctx: Context) -> Check:
     from pivox.audio.wavfile import read_wav
-    from pivox.wake import make_engine
+    from pivox.wake import engine_for, make_engine
 
     data = Path(str(resources.files("pivox") / "data"))
     manifest = json.loads((data / "demo_mic.json").read_text())
     sample_kw = manifest["keyword"]
     wake = ctx.cfg.wake
     try:
-        engine = make_engine(wake.engine, wake.keyword, wake.cutoff, wake.refractory_s)
+        engine = engine_for(wake)
     except Exception as exc:
         return Check("wake", FAIL, f"{wake.engine}/{wake.keyword} will not load: "
                      f"{type(exc).__name__}: {exc}",
                      "reinstall: sudo scripts/install (the engine ships in the venv)")
-    tested = engine if wake.keyword == sample_kw else make_engine(wake.engine, sample_kw)
+    if engine.fallback_reason:
+        return Check("wake", WARN, f"{wake.engine} cannot start ({engine.fallback_reason}); "
+                     f"the speaker listens for okay_nabu instead",
+                     "fix the engine's key or model file, then: sudo systemctl restart pivox")
+    tested = engine if sample_kw in engine.keywords else make_engine("micro", [sample_kw])
     pcm = read_wav(data / "demo_mic.wav")
     frame = 640
     heard_at = None
@@ -468,7 +472,8 @@ def check_wake(ctx: Context) -> Check:
     detail = (f"{wake.engine} heard {sample_kw} at {heard_at:.2f} s of the bundled recording "
               f"(the word ends at {manifest['keyword_end_s']} s; {cpu * 1000:.0f} ms CPU)")
     if tested is not engine:
-        detail += f"; {wake.keyword} loads (no recording of it to test)"
+        detail += (f"; {', '.join(engine.keywords)} ({engine.name}) loads "
+                   "(no recording of it to test)")
     return Check("wake", PASS, detail)
 
 

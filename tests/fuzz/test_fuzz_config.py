@@ -27,7 +27,8 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 # Keys that a rule across several keys may name (config._check_rules).
 CROSS_RULE_KEYS = frozenset({"link.thinking_level", "link.thinking_budget",
                              "link.proactive_audio", "link.affective_dialog", "leds.pins",
-                             "link.url"})
+                             "link.url", "wake.keyword", "wake.keywords", "wake.stop_keyword",
+                             "wake.cutoffs"})
 
 
 def schema(cls: type = config.Config, prefix: str = "") -> dict[str, tuple[Any, Any]]:
@@ -55,8 +56,8 @@ SECTIONS = sorted({p.rsplit(".", 1)[0] for p in LEAVES if "." in p}
 
 def test_the_schema_is_what_the_fuzzers_think_it_is() -> None:
     assert len(LEAVES) > 40 and "link.url" in SCHEMA and "audio.capture.rate" in SCHEMA
-    kinds = {tp if typing.get_origin(tp) is not tuple else tuple for tp, _ in SCHEMA.values()}
-    assert kinds <= {bool, int, float, str, tuple}, kinds
+    kinds = {typing.get_origin(tp) or tp for tp, _ in SCHEMA.values()}
+    assert kinds <= {bool, int, float, str, tuple, dict}, kinds
 
 
 # ------------------------------------------------------------------ a small TOML writer
@@ -157,6 +158,8 @@ toml_values = st.recursive(
 def kind_of(tp: Any) -> str:
     if typing.get_origin(tp) is tuple:
         return "list"
+    if typing.get_origin(tp) is dict:
+        return "table"
     return {bool: "bool", int: "int", float: "float", str: "str"}[tp]
 
 
@@ -171,14 +174,20 @@ def right_type(tp: Any) -> st.SearchStrategy[Any]:
                                                 "gemini-3.1-flash-live-preview", "rgb", "gpio",
                                                 "on", "off", "MINIMAL", "auto", "half"))),
         "list": st.lists(st.integers(-3, 40), max_size=5),
+        "table": st.dictionaries(st.sampled_from(("okay_nabu", "alexa", "x")),
+                                 st.one_of(floats, st.integers(-1, 2)), max_size=3),
     }[kind_of(tp)]
 
 
 def wrong_type(tp: Any) -> st.SearchStrategy[Any]:
     """Values a key of type `tp` must refuse (an int is a fine float, nothing else is)."""
     kind = kind_of(tp)
-    others: list[st.SearchStrategy[Any]] = [datetimes,
-                                            st.dictionaries(text, scalar, max_size=2)]
+    others: list[st.SearchStrategy[Any]] = [datetimes]
+    if kind != "table":
+        others.append(st.dictionaries(text, scalar, max_size=2))
+    else:  # a table with one value that is not a number
+        others.append(st.dictionaries(text, st.one_of(text, st.booleans(), datetimes),
+                                      min_size=1, max_size=2))
     if kind != "bool":
         others.append(st.booleans())
     if kind not in ("int", "float"):
@@ -191,7 +200,7 @@ def wrong_type(tp: Any) -> st.SearchStrategy[Any]:
         others.append(text)
     if kind != "list":
         others.append(st.lists(scalar, max_size=3))
-    else:  # a list with one element that is not an integer
+    elif kind == "list":  # a list with one element that is not an integer
         others.append(st.tuples(st.lists(st.integers(0, 27), max_size=3),
                                 scalar.filter(lambda v: type(v) is not int))
                       .map(lambda t: [*t[0], t[1]]))
@@ -207,12 +216,17 @@ def path_of(key: str) -> tuple[str, ...]:
     return tuple(key.split("."))
 
 
+def base_key(key: str) -> str:
+    """The schema key an error names: without a list index or a table entry's name."""
+    return re.sub(r"^(wake\.cutoffs)\..*", r"\1", re.sub(r"\[\d+\]$", "", key))
+
+
 def check_error(exc: config.ConfigError, file: str, allowed: set[str]) -> None:
     """One line: "FILE: KEY: expected ...", KEY one of `allowed` (or an element of one)."""
     msg = str(exc)
     assert msg.startswith(f"{file}: {exc.key}: expected "), msg
     assert exc.expected
-    key = re.sub(r"\[\d+\]$", "", exc.key)
+    key = base_key(exc.key)
     assert key in allowed | CROSS_RULE_KEYS, (exc.key, sorted(allowed))
 
 
@@ -262,7 +276,7 @@ def test_a_wrong_type_is_refused_naming_its_key(bad: tuple[str, Any], defaults: 
     result = parse(write_toml(flat, style), file)
     assert isinstance(result, config.ConfigError), (key, value, result)
     check_error(result, file, {key})
-    assert re.sub(r"\[\d+\]$", "", result.key) == key
+    assert base_key(result.key) == key
 
 
 @st.composite

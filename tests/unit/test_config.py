@@ -57,6 +57,16 @@ socket = "/tmp/pivox.sock"
     ("[audio.capture]\nchannels = 9", "audio.capture.channels", "from 1 to 8"),
     ("[audio]\npreroll_ms = 100", "audio.preroll_ms", "300"),
     ("[wake]\nkeyword = \"hey_siri\"", "wake.keyword", "okay_nabu"),
+    ("[wake]\nkeyword = \"hey_rhasspy\"", "wake.keyword", "micro engine ships"),
+    ("[wake]\nengine = \"openwakeword\"\nkeyword = \"/no/such.tflite\"", "wake.keyword",
+     "model file that exists"),
+    ("[wake]\nkeyword = \"/etc/pivox/word.ppn\"", "wake.keyword", ".json model file"),
+    ("[wake]\nkeywords = [\"alexa\", \"computer\"]", "wake.keywords[1]", "ships"),
+    ("[wake]\nstop_keyword = \"okay_nabu\"", "wake.stop_keyword", "not also a wake word"),
+    ("[wake.cutoffs]\nalexa = 0.5", "wake.cutoffs.alexa", "configured keywords"),
+    ("[wake.cutoffs]\nokay_nabu = 1", "wake.cutoffs", "0.01 to 0.99"),
+    ("[wake]\nengine = \"snowboy\"", "wake.engine", "micro, openwakeword, porcupine"),
+    ("[wake]\naccess_key = \"abc\"", "wake.access_key", "known keys"),
     ("[link]\nurl = \"http://x\"", "link.url", "ws://"),
     ("[link]\nthinking_level = \"LOW\"", "link.thinking_level", "gemini-3.8-live"),
     ("[link]\nmodel = \"gemini-3.1-flash-live-preview\"\nthinking_budget = 100",
@@ -117,3 +127,12 @@ def test_plain_ws_to_a_remote_host_needs_explicit_consent() -> None:
         config.parse('[link]\nurl = "ws://speaker-server.lan/x"')
     cfg = config.parse('[link]\nurl = "ws://speaker-server.lan/x"\nallow_insecure = true')
     assert cfg.link.allow_insecure
+
+
+def test_wake_words_stop_word_and_per_keyword_cutoffs() -> None:
+    cfg = config.parse('[wake]\nengine = "porcupine"\nkeyword = "computer"\n'
+                       'keywords = ["jarvis", "computer"]\nstop_keyword = "terminator"\n'
+                       '[wake.cutoffs]\njarvis = 0.7\n')
+    assert cfg.wake.wake_keywords == ("computer", "jarvis")
+    assert cfg.wake.stop_keywords == ("terminator",)
+    assert cfg.wake.cutoffs == {"jarvis": 0.7}

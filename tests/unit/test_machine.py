@@ -24,6 +24,7 @@ T = Timings()
 SAMPLE_EVENTS: dict[type, ev.Event] = {
     ev.AudioReady: ev.AudioReady(),
     ev.WakeDetected: ev.WakeDetected("okay_nabu"),
+    ev.StopSpoken: ev.StopSpoken("stop"),
     ev.TalkPressed: ev.TalkPressed(),
     ev.SpeechStarted: ev.SpeechStarted(),
     ev.SpeechEnded: ev.SpeechEnded(),
@@ -213,3 +214,11 @@ def test_a_device_error_keeps_the_session_it_had() -> None:
     assert m.link_up
     m, _ = run(m, ev.AudioReady(), now=2.0)
     assert m.state is State.IDLE and m.link_up and m.deadline == 2.0 + T.keep_warm_s
+
+
+def test_a_stop_word_ends_a_reply_being_spoken_and_nothing_else() -> None:
+    m, actions = run(at(State.SPEAKING), ev.StopSpoken("stop"))
+    assert m.state is State.IDLE
+    assert ev.FlushPlayback() in actions and ev.StopUplink() in actions
+    for state in (State.IDLE, State.LISTENING, State.THINKING, State.OFFLINE):
+        assert run(at(state), ev.StopSpoken("stop"))[0].state is state

@@ -19,7 +19,15 @@ import pytest
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
 from pivox.wake import make_engine
-from pivox.wake.micro import KEYWORDS, MicroWakeEngine
+from pivox.wake.catalog import BUILTIN
+from pivox.wake.spotter import Spotter
+
+KEYWORDS = BUILTIN["micro"]
+
+
+def MicroWakeEngine(keyword: str = "okay_nabu", cutoff: float = 0.0,
+                    refractory_s: float = 2.0) -> Spotter:
+    return make_engine("micro", [keyword], cutoff=cutoff, refractory_s=refractory_s)
 
 RATE = 16000
 FRAME = 640  # 20 ms of s16le mono
@@ -37,7 +45,7 @@ def load(path: Path | Traversable) -> bytes:
         return w.readframes(w.getnframes())
 
 
-def feed(engine: MicroWakeEngine, pcm: bytes, frame: int = FRAME) -> list[tuple[str, float]]:
+def feed(engine: Spotter, pcm: bytes, frame: int = FRAME) -> list[tuple[str, float]]:
     """Every detection with the audio time (end of the frame that carried it)."""
     hits = []
     for i in range(0, len(pcm), frame):
@@ -96,7 +104,7 @@ def test_demo_manifest_matches_the_recording():
 def test_no_keyword_no_wake(name: str, keyword: str):
     engine = MicroWakeEngine(keyword)
     assert feed(engine, load(FIXTURES / name)) == []
-    assert engine.peak_probability < engine.cutoff
+    assert engine.peak_probability[keyword] < engine.cutoff
 
 
 def speech(name: str) -> bytes:
@@ -146,7 +154,7 @@ def test_cutoff_zero_keeps_the_models_own_and_a_high_cutoff_suppresses_waking():
     assert MicroWakeEngine().cutoff == pytest.approx(0.85)
     strict = MicroWakeEngine(cutoff=0.99)
     assert feed(strict, load(FIXTURES / POSITIVES[0])) == []
-    assert strict.peak_probability > 0.85  # heard it; the cutoff is what held it back
+    assert strict.peak_probability["okay_nabu"] > 0.85  # heard it; the cutoff is what held it back
 
 
 def test_reset_forgets_probabilities_and_still_wakes_afterwards():
@@ -154,20 +162,19 @@ def test_reset_forgets_probabilities_and_still_wakes_afterwards():
     pcm = load(FIXTURES / POSITIVES[0])
     feed(engine, pcm[: len(pcm) // 2])
     engine.reset()
-    assert engine.last_probability == 0.0
+    assert engine.last_probability == {"okay_nabu": 0.0}
     assert len(feed(engine, pcm)) == 1
 
 
 def test_factory_builds_the_engine_the_daemon_asks_for():
-    engine = make_engine("micro", "hey_jarvis", 0.0, 1.5)
-    assert isinstance(engine, MicroWakeEngine)
+    engine = make_engine("micro", ["hey_jarvis"], refractory_s=1.5)
     assert engine.name == "micro" and engine.keywords == ("hey_jarvis",)
     assert engine.cutoff == pytest.approx(0.97) and engine.refractory_s == 1.5
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: make_engine("porcupine9", "okay_nabu", 0.0, 2.0), "unknown wake engine"),
-    (lambda: make_engine("micro", "hey_siri", 0.0, 2.0), "no keyword 'hey_siri'"),
+    (lambda: make_engine("porcupine9", ["okay_nabu"]), "unknown wake engine"),
+    (lambda: make_engine("micro", ["hey_siri"]), "no keyword 'hey_siri'"),
     (lambda: MicroWakeEngine("computer"), "okay_nabu, hey_jarvis"),
     (lambda: MicroWakeEngine(cutoff=1.5), "cutoff"),
     (lambda: MicroWakeEngine(refractory_s=-1), "refractory"),

@@ -213,7 +213,9 @@ class Capture:
             if keyword:
                 self.last_wake = (keyword, now)
                 self.wake_count += 1
-                self._out.put(Captured(now, event=ev.WakeDetected(keyword)))
+                event = (ev.StopSpoken(keyword) if keyword in self._wake.stop_keywords
+                         else ev.WakeDetected(keyword))
+                self._out.put(Captured(now, event=event))
             streaming = self._streaming
             if streaming:
                 if not speaking:

@@ -8,6 +8,7 @@ device-like buffer, so timings measured against it mean what they would on hardw
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 import wave
@@ -18,22 +19,66 @@ import soxr
 
 from pivox.audio.base import RATE, DeviceError, frame_bytes
 
+_PCM = {1: "u1", 2: "<i2", 4: "<i4"}  # sample width -> dtype (8-bit WAV is unsigned)
+_FLOAT = {4: "<f4", 8: "<f8"}
+
+
+def _riff(path: str | Path) -> tuple[int, int, int, int, bytes]:
+    """(format tag, channels, rate, bits, data) of a RIFF WAVE file. Python 3.11's `wave`
+    reads only plain PCM; sox and most recorders write WAVE_FORMAT_EXTENSIBLE for more than
+    two channels or 16 bits, and float for 32-bit, so the header is read here."""
+    raw = Path(path).read_bytes()
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError("not a RIFF WAVE file")
+    fmt = data = None
+    pos = 12
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
+        body = raw[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = body
+        elif cid == b"data":
+            data = body
+        pos += 8 + size + (size & 1)
+    if fmt is None or data is None or len(fmt) < 16:
+        raise ValueError("no fmt or data chunk")
+    tag, channels, rate = struct.unpack("<HHI", fmt[:8])
+    bits = struct.unpack("<H", fmt[14:16])[0]
+    if tag == 0xFFFE and len(fmt) >= 26:  # extensible: the real tag opens the sub-format
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    return tag, channels, rate, bits, data
+
 
 def read_wav(path: str | Path, rate: int = RATE) -> bytes:
-    """Whole file as s16le mono at `rate` (channels mixed, resampled with soxr)."""
+    """Whole file as s16le mono at `rate`: PCM 8/16/24/32-bit or float, any channel count
+    (mixed) and rate (resampled with soxr)."""
     try:
-        with wave.open(str(path), "rb") as w:
-            if w.getsampwidth() != 2:
-                raise DeviceError(f"{path}: only 16-bit WAV files are supported")
-            channels, src_rate = w.getnchannels(), w.getframerate()
-            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    except (OSError, wave.Error, EOFError) as exc:
-        raise DeviceError(f"{path}: {exc}") from None
+        tag, channels, src_rate, bits, raw = _riff(path)
+    except (OSError, ValueError, struct.error) as exc:
+        raise DeviceError(f"{path}: not a readable WAV file ({exc})") from None
+    width = bits // 8
+    if channels < 1 or not ((tag == 1 and width in (1, 2, 3, 4)) or
+                            (tag == 3 and width in _FLOAT)):
+        raise DeviceError(f"{path}: unsupported WAV encoding (format {tag}, {bits} bits); "
+                          "convert it: sox IN -b 16 OUT.wav")
+    raw = raw[:len(raw) // (width * channels) * width * channels]
+    if tag == 3:
+        data = np.frombuffer(raw, dtype=_FLOAT[width]).astype(np.float32) * 32768.0
+    else:
+        if width == 3:  # 24-bit: widen each sample to 32 bits
+            raw = np.pad(np.frombuffer(raw, dtype="u1").reshape(-1, 3), ((0, 0), (1, 0))
+                         ).tobytes()
+            width = 4
+        data = np.frombuffer(raw, dtype=_PCM[width]).astype(np.float32)
+        if width == 1:
+            data = (data - 128.0) * 256.0
+        elif width == 4:
+            data /= 65536.0
     if channels > 1:
-        data = data.reshape(-1, channels).mean(axis=1).astype("<i2")
+        data = data.reshape(-1, channels).mean(axis=1)
     if src_rate != rate:
-        data = soxr.resample(data, src_rate, rate, quality="HQ").astype("<i2")
-    return data.tobytes()
+        data = soxr.resample(data, src_rate, rate, quality="HQ")
+    return np.clip(np.round(data), -32768, 32767).astype("<i2").tobytes()
 
 
 class WavSource:

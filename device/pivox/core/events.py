@@ -25,6 +25,13 @@ class WakeDetected:
 
 
 @dataclass(frozen=True)
+class StopSpoken:
+    """A stop word (armed only while the speaker talks): end the reply, like the button."""
+
+    keyword: str
+
+
+@dataclass(frozen=True)
 class TalkPressed:
     """The talk button, or `pivox talk`: start a conversation, or end the current one."""
 
@@ -117,6 +124,7 @@ class Timeout:
 Event = (
     AudioReady
     | WakeDetected
+    | StopSpoken
     | TalkPressed
     | SpeechStarted
     | SpeechEnded

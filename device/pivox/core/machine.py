@@ -369,6 +369,7 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
     (S.SPEAKING, ev.Interrupted): interrupted,
     (S.SPEAKING, ev.WakeDetected): barge_in,
     (S.SPEAKING, ev.TalkPressed): cancel,
+    (S.SPEAKING, ev.StopSpoken): cancel,
     (S.SPEAKING, ev.LinkUp): link_up,
     (S.SPEAKING, ev.LinkDown): link_down_in_conversation,
     (S.SPEAKING, ev.Timeout): speaking_timeout,
@@ -422,6 +423,8 @@ _ignore(tuple(State), (ev.AudioReady,), "audio is already running")
 _ignore((S.BOOTING,), (ev.LinkUp, ev.LinkDown, ev.WakeDetected, ev.TalkPressed),
         "nothing can happen before audio runs")
 _ignore((S.LISTENING,), (ev.WakeDetected,), "already listening")
+_ignore(tuple(State), (ev.StopSpoken,), "a stop word only ends a reply being spoken (late "
+        "detections from the capture thread land here)")
 _ignore((S.MUTED,), (ev.WakeDetected,), "the microphone is gated; a detection cannot be real")
 _ignore((S.MUTED,), (ev.Timeout,), "muted is a resting state with no deadline")
 _ignore((S.ERROR,), (ev.LinkDown,), "already in error; the retry timer runs")

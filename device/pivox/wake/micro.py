@@ -1,88 +1,63 @@
-"""pymicro-wakeword: the default, offline wake engine (about 0.2 % of a core here).
+"""pymicro-wakeword: the default, offline engine (about 0.2 % of a core here per keyword).
 
-Its four bundled models are okay_nabu, hey_jarvis, hey_mycroft and alexa. The refractory
-period is counted in audio samples, not wall time, so one utterance wakes once whether
-audio arrives at real time (a microphone) or faster (a file, a test).
+Ships okay_nabu, hey_jarvis, hey_mycroft and alexa; a custom microWakeWord model is its
+JSON manifest (which names the .tflite beside it and carries the author's cutoff). All
+keywords share one feature front end, so each extra keyword costs only its model.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
-from pivox.audio.base import RATE
+from pivox.wake.base import WakeSetupError
+from pivox.wake.catalog import BUILTIN, is_model_file, keyword_id
 
-KEYWORDS = tuple(m.value for m in Model)
+
+def _load(spec: str) -> MicroWakeWord:
+    if not is_model_file(spec):
+        if spec not in BUILTIN["micro"]:
+            raise ValueError(f"micro wake engine has no keyword {spec!r}; choose one of "
+                             f"{', '.join(BUILTIN['micro'])} or a .json model manifest")
+        return MicroWakeWord.from_builtin(Model(spec))
+    try:
+        return MicroWakeWord.from_config(Path(spec))
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise WakeSetupError(f"micro model {spec} will not load: {exc}") from None
 
 
-class MicroWakeEngine:
-    """One pymicro-wakeword model, fed 16 kHz s16le mono in frames of any size."""
-
+class MicroScorer:
     name = "micro"
 
-    def __init__(self, keyword: str = "okay_nabu", cutoff: float = 0.0,
-                 refractory_s: float = 2.0) -> None:
-        """`cutoff` 0 keeps the model's own threshold (okay_nabu: 0.85), which its
-        author tuned against false accepts; raise it to make waking stricter."""
-        if keyword not in KEYWORDS:
-            raise ValueError(f"micro wake engine has no keyword {keyword!r}; "
-                             f"choose one of {', '.join(KEYWORDS)}")
-        if not 0.0 <= cutoff < 1.0:
-            raise ValueError(f"wake cutoff must be in [0, 1) (0 = the model's own), "
-                             f"got {cutoff}")
-        if refractory_s < 0:
-            raise ValueError(f"wake refractory_s must be >= 0, got {refractory_s}")
-        self.keywords: tuple[str, ...] = (keyword,)
-        self._model = MicroWakeWord.from_builtin(Model(keyword))
-        self.cutoff: float = cutoff or float(self._model.probability_cutoff)
-        self.refractory_s = refractory_s
+    def __init__(self, specs: Sequence[str]) -> None:
+        self.keywords = tuple(keyword_id(s) for s in specs)
+        self._models = {keyword_id(s): _load(s) for s in specs}
         self._features = MicroWakeWordFeatures()
-        self._refractory = round(refractory_s * RATE)
-        self._windows = 0  # feature windows since the model last ran
-        self._samples = 0  # audio fed so far: the engine's own clock
-        self._quiet_until = 0  # sample count before which detections are ignored
-        self.detections = 0
-        # Sliding-window mean the model last reported, and the highest since the last
-        # detection: for status and for tuning the cutoff on a real room.
-        self.last_probability = 0.0
-        self.peak_probability = 0.0
+        self._windows = dict.fromkeys(self._models, 0)  # feature windows since a model ran
 
-    @property
-    def audio_s(self) -> float:
-        """Seconds of audio processed, the time base of the refractory period."""
-        return self._samples / RATE
+    def default_cutoff(self, keyword: str) -> float:
+        return float(self._models[keyword].probability_cutoff)
 
-    def process(self, pcm: bytes) -> str | None:
-        """Feed audio; return the keyword once per utterance, else None."""
-        self._samples += len(pcm) // 2
-        hit = False
+    def scores(self, pcm: bytes) -> Iterator[tuple[str, float]]:
         for features in self._features.process_streaming(pcm):
-            prob = self._model.process_streaming_prob(features)
-            # The model runs once per `stride` feature windows (30 ms) and answers 0.0 in
-            # between: only a real inference is news.
-            self._windows += 1
-            if prob is None or self._windows < self._model.stride:
-                continue
-            self._windows = 0
-            self.last_probability = prob
-            self.peak_probability = max(self.peak_probability, prob)
-            hit = hit or prob > self.cutoff
-        if not hit:
-            return None
-        # The model's sliding window still holds this utterance: start afresh, also for a
-        # hit inside the refractory period, or that hit would wake late, the moment the
-        # period ends.
-        self._model.reset()
-        self._windows = 0
-        if self._samples < self._quiet_until:
-            return None
-        self._quiet_until = self._samples + self._refractory
-        self.detections += 1
-        self.peak_probability = 0.0
-        return self.keywords[0]
+            for kw, model in self._models.items():
+                prob = model.process_streaming_prob(features)
+                # A model runs once per `stride` feature windows (30 ms) and answers 0.0
+                # in between: only a real inference is news.
+                self._windows[kw] += 1
+                if prob is None or self._windows[kw] < model.stride:
+                    continue
+                self._windows[kw] = 0
+                yield kw, prob
+
+    def reset_keyword(self, keyword: str) -> None:
+        self._models[keyword].reset()
+        self._windows[keyword] = 0
 
     def reset(self) -> None:
-        """Forget buffered audio and probabilities; the refractory period still holds."""
-        self._model.reset()
+        for kw in self._models:
+            self.reset_keyword(kw)
         self._features.reset()
-        self._windows = 0
-        self.last_probability = 0.0
