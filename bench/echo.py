@@ -20,7 +20,7 @@ from pivox.audio.echo import LATENCY, SpeexEcho
 from pivox.audio.vad import SpeechDetector
 from pivox.audio.wavfile import read_wav
 from pivox.reference.session import VOICES
-from pivox.wake.micro import MicroWakeEngine
+from pivox.wake import make_engine
 
 RATE = 16000
 
@@ -78,7 +78,7 @@ def run() -> dict[str, Any]:
     # CPU of the capture path with the canceller, per second of audio.
     mic = (echo + rng.normal(0, 5, len(far))).astype(np.int16).tobytes()
     ref = far.astype(np.int16).tobytes()
-    aec, wake, vad = SpeexEcho(), MicroWakeEngine(), SpeechDetector()
+    aec, wake, vad = SpeexEcho(), make_engine(), SpeechDetector()
     t = time.process_time()
     for i in range(0, len(mic) - 640, 640):
         frame = aec.process(mic[i : i + 640], ref[i : i + 640])
