@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from live import DATA, demo_manifest, make_config
 
+from pivox.cli import main as cli_main
 from pivox.reference.server import ReferenceServer
 
 RATE = 16000
@@ -70,8 +71,14 @@ def test_a_stop_word_over_the_reply_ends_it_at_once(tmp_path: Path, run_daemon) 
 
 
 def test_porcupine_without_a_key_still_wakes_on_the_default_word(
-        tmp_path: Path, run_daemon, monkeypatch, caplog) -> None:
+        tmp_path: Path, run_daemon, monkeypatch, caplog, capsys) -> None:
     monkeypatch.delenv("PICOVOICE_ACCESS_KEY", raising=False)
+    said: dict = {}
+
+    async def ask_status(run) -> None:
+        await asyncio.sleep(1.0)
+        said["rc"] = await asyncio.to_thread(
+            cli_main, ["status", "--socket", str(tmp_path / "control.sock")])
 
     async def main():
         server = ReferenceServer()
@@ -80,7 +87,8 @@ def test_porcupine_without_a_key_still_wakes_on_the_default_word(
             cfg = make_config(tmp_path, server.url,
                               extra='[wake]\nengine = "porcupine"\nkeyword = "computer"\n')
             return await run_daemon(cfg, lambda r: "speaking" in r.states
-                                    and r.states[-1] == "idle", timeout=30)
+                                    and r.states[-1] == "idle", timeout=30,
+                                    during=ask_status)
         finally:
             await server.stop()
 
@@ -91,3 +99,6 @@ def test_porcupine_without_a_key_still_wakes_on_the_default_word(
     assert "PICOVOICE_ACCESS_KEY" in wake["fallback"]
     assert "WakeDetected" in [n for n, _ in run.events]
     assert sum("porcupine cannot start" in r.getMessage() for r in caplog.records) == 1
+    out = capsys.readouterr().out
+    assert said["rc"] == 0 and "wake:     micro/okay_nabu" in out
+    assert "FALLBACK: no Porcupine AccessKey: set $PICOVOICE_ACCESS_KEY" in out
