@@ -1,6 +1,6 @@
 """scripts/bench [PART ...] [--json]: run benchmark parts and print their figures.
 
-Parts: idle, link, echo, latency. Figures are printed with how they were measured;
+Parts: idle, link, echo, latency, memory. Figures are printed with how they were measured;
 nothing is asserted.
 """
 
@@ -11,7 +11,7 @@ import importlib
 import json
 import time
 
-PARTS = ("idle", "link", "echo", "latency")
+PARTS = ("idle", "link", "echo", "latency", "memory")
 
 
 def main() -> None:

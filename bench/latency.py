@@ -10,7 +10,8 @@ the same on the recorded speaker output).
 quickstart_mic_to_wire: the same figure for a client built the way Google's Live API
 quickstart streams: 64 ms chunks through a 5-deep queue to a sender task.
 ready_s: `pivox run` as a process, from spawn to READY=1 on a notify socket.
-rss_mb: resident memory of the process after the conversation (daemon and server together).
+rss_after_one_conversation_mb: resident memory of the process after the conversation
+(daemon and server together); `scripts/bench memory` gives it after many.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def _conversation(tmp: Path) -> dict[str, Any]:
         "mic_to_wire_frames": len(lat),
         "wire_to_speaker_ms": round((first_write - first_rx[0]) * 1000, 1)
         if first_rx and first_write else None,
-        "rss_mb": round(_rss_mb(), 1),
+        "rss_after_one_conversation_mb": round(_rss_mb(), 1),
     }
 
 

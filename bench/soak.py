@@ -41,7 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pivox import config
+from pivox import allocator, config
 from pivox.audio.base import RATE, AudioSource, DeviceError
 from pivox.audio.wavfile import WavSource, read_wav
 from pivox.daemon import Daemon
@@ -191,8 +191,9 @@ class Conversations:
 
 class Soak:
     def __init__(self, minutes: float, seed: int, gap_s: float, keep_warm_s: float,
-                 tmp: Path, port: int) -> None:
+                 tmp: Path, port: int, faults: bool = True) -> None:
         self.minutes = minutes
+        self.inject_faults = faults
         self.seed = seed
         self.rng = random.Random(seed)
         self.gap_s = gap_s
@@ -343,6 +344,8 @@ class Soak:
 
     # -- faults
     async def chaos(self) -> None:
+        if not self.inject_faults:
+            return
         await asyncio.sleep(self.rng.uniform(*FIRST_FAULT_S))
         kinds = list(FAULT_WEIGHTS)
         weights = [FAULT_WEIGHTS[k] for k in kinds]
@@ -629,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.minutes <= 0:
         p.error("--minutes must be positive")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    allocator.tune()  # as `pivox run` does: the soak measures the daemon as it ships
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with tempfile.TemporaryDirectory(prefix="pivox-soak-") as tmp:

@@ -399,6 +399,10 @@ def run_daemon(cfg: Config) -> int:
     """`pivox run`: until SIGTERM/SIGINT."""
     import signal
 
+    from pivox import allocator
+
+    allocator.tune()  # before the audio threads and their buffers exist
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
