@@ -47,3 +47,14 @@ def check_keyword(engine: str, spec: str) -> str | None:
         return (f"a keyword the {engine} engine ships ({', '.join(BUILTIN[engine])}) or a "
                 f"path to a {MODEL_SUFFIX[engine]} model file")
     return None
+
+
+def builtin(engine: str, spec: str) -> str | None:
+    """`spec` if it names a keyword `engine` ships, None if it is a model file; raises
+    ValueError naming the choices otherwise."""
+    if is_model_file(spec):
+        return None
+    if spec not in BUILTIN[engine]:
+        raise ValueError(f"{engine} wake engine has no keyword {spec!r}; choose one of "
+                         f"{', '.join(BUILTIN[engine])} or a {MODEL_SUFFIX[engine]} model file")
+    return spec

@@ -14,14 +14,11 @@ from pathlib import Path
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import BUILTIN, is_model_file, keyword_id
+from pivox.wake.catalog import builtin, keyword_id
 
 
 def _load(spec: str) -> MicroWakeWord:
-    if not is_model_file(spec):
-        if spec not in BUILTIN["micro"]:
-            raise ValueError(f"micro wake engine has no keyword {spec!r}; choose one of "
-                             f"{', '.join(BUILTIN['micro'])} or a .json model manifest")
+    if builtin("micro", spec):
         return MicroWakeWord.from_builtin(Model(spec))
     try:
         return MicroWakeWord.from_config(Path(spec))

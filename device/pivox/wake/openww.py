@@ -13,7 +13,7 @@ from pathlib import Path
 from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
 
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import BUILTIN, is_model_file, keyword_id
+from pivox.wake.catalog import builtin, keyword_id
 
 CUTOFF = 0.5  # openWakeWord's documented default threshold
 _STATE_ARRAYS = ("audio", "mels")  # OpenWakeWordFeatures' streaming state
@@ -21,10 +21,7 @@ _STATE_COUNTS = ("new_audio_samples", "new_mels")
 
 
 def _load(spec: str) -> OpenWakeWord:
-    if not is_model_file(spec):
-        if spec not in BUILTIN["openwakeword"]:
-            raise ValueError(f"openwakeword engine has no keyword {spec!r}; choose one of "
-                             f"{', '.join(BUILTIN['openwakeword'])} or a .tflite model")
+    if builtin("openwakeword", spec):
         return OpenWakeWord.from_builtin(Model(spec))
     if not Path(spec).is_file():
         raise WakeSetupError(f"openwakeword model {spec} will not load: no such file")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import BUILTIN, is_model_file, keyword_id
+from pivox.wake.catalog import builtin, is_model_file, keyword_id
 
 DEFAULT_SENSITIVITY = 0.5
 
@@ -50,11 +50,8 @@ class PorcupineScorer:
         if not access_key:
             raise WakeSetupError("no Porcupine AccessKey")
         self.keywords = tuple(keyword_id(s) for s in specs)
-        builtins = [s for s in specs if not is_model_file(s)]
-        for s in builtins:
-            if s not in BUILTIN["porcupine"]:
-                raise ValueError(f"porcupine has no keyword {s!r}; choose one of "
-                                 f"{', '.join(BUILTIN['porcupine'])} or a .ppn file")
+        for s in specs:
+            builtin("porcupine", s)
         paths = [s if is_model_file(s) else pvporcupine.KEYWORD_PATHS[s.replace("_", " ")]
                  for s in specs]
         sensitivities = [1.0 - (cutoffs or {}).get(k, 0.0) if (cutoffs or {}).get(k)
