@@ -19,6 +19,7 @@ from pivox.audio import earcons
 from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.capture import Capture, Captured
 from pivox.audio.handoff import Handoff
+from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.playback import Player
 from pivox.config import Config
 from pivox.control import ControlServer
@@ -32,7 +33,7 @@ from pivox.link import codec as lc
 from pivox.link import tools
 from pivox.link.session import LiveSession
 from pivox.redact import scrub
-from pivox.wake import engine_for
+from pivox.wake import engine_for, make_engine
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
@@ -55,6 +56,11 @@ class Daemon:
         self._source = source or open_source(cfg)
         self._sink = sink or open_sink(cfg)
         self._wake = wake or engine_for(cfg.wake)
+        # The same words heard on the speaker's own output: see Capture(own_voice=...).
+        self._own_voice: OwnVoice | None = None
+        if wake is None and cfg.audio.echo.enabled:
+            self._own_voice = OwnVoice(make_engine() if self._wake.fallback_reason
+                                       else engine_for(cfg.wake))
         self.uplink = False
         self._changed: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -224,11 +230,11 @@ class Daemon:
             on_drained=lambda: self.post_threadsafe(ev.PlaybackDrained()),
             on_failed=lambda why: self.post_threadsafe(ev.DeviceFailed("speaker", why)),
             on_recovered=lambda: self.post_threadsafe(ev.AudioReady("speaker")),
-            echo_ref=echo_ref)
+            echo_ref=echo_ref, own_voice=self._own_voice)
         self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
         self.capture = Capture(self._source, self._wake, self.frames_in,
                                preroll_frames=self.cfg.audio.preroll_ms // frame_ms,
-                               echo=echo, echo_ref=echo_ref)
+                               echo=echo, echo_ref=echo_ref, own_voice=self._own_voice)
         self.player.start()
         self.capture.start()
         control = ControlServer(self.cfg.control.socket, self.command)
@@ -374,6 +380,9 @@ class Daemon:
                 "echo_cancelling": bool(self.cfg.audio.echo.enabled and cap and cap.has_echo),
                 "echo_converged": bool(cap and cap.echo_converged),
                 "erle_db": round(cap.erle_db, 1) if cap else 0.0,
+                "own_voice_ignored": cap.own_voice_ignored if cap else 0,
+                "echo_held_frames": cap.echo_held if cap else 0,
+                "talked_over": cap.doubletalk.opened if cap else 0,
                 "room": cap.acoustic.snapshot() if cap else {},
                 "duplex": "full" if self.full_duplex() else "half",
             },

@@ -17,14 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivox.audio.base import RATE, AudioSource, DeviceError
+from pivox.audio.doubletalk import DoubleTalk, energy
 from pivox.audio.echo import LATENCY, REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.levels import AcousticContext
+from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox.capture")
+# The reference leads its echo by DelayEstimator.target_ms (40 ms) inside a 200 ms filter:
+# a lag that wanders less than this either way is the adaptive filter's to follow, and
+# moving the reference for it would only make the filter relearn.
+ALIGN_SLACK_S = 0.02
 CONVERGED_DB = 12.0  # echo reduction (per half second) that makes talking over a reply safe
 STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
 
@@ -42,8 +48,8 @@ class Capture:
     def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
                  out: Handoff[Captured], retry_s: float = 2.0,
                  speech: SpeechDetector | None = None, preroll_frames: int = 25,
-                 echo: SpeexEcho | None = None, echo_ref: EchoReference | None = None
-                 ) -> None:
+                 echo: SpeexEcho | None = None, echo_ref: EchoReference | None = None,
+                 own_voice: OwnVoice | None = None) -> None:
         self._open_source = open_source
         self._wake = wake
         self._out = out
@@ -64,6 +70,8 @@ class Capture:
         self.last_wake: tuple[str, float] | None = None
         self.wake_count = 0
         self._echo, self._echo_ref = echo, echo_ref
+        self._own_voice = own_voice
+        self.own_voice_ignored = 0
         self._delay = DelayEstimator()
         self._frames_since_estimate = 0
         self._mic_next: float | None = None
@@ -71,6 +79,9 @@ class Capture:
         self._e_in = self._e_out = 0.0
         self._e_frames = 0
         self.has_echo = echo is not None
+        self.doubletalk = DoubleTalk()
+        self.echo_held = 0  # frames of residual echo the model was sent silence for
+        self._user_over_echo = True  # this frame may go to the model
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
         self._converged_frames = 0
@@ -148,6 +159,7 @@ class Capture:
         x = np.frombuffer(self._prev_mic[-LATENCY * 2 :] + pcm[: -LATENCY * 2], dtype=np.int16)
         y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
         self._prev_mic = pcm
+        self._user_over_echo = self.doubletalk.update(energy(ref), energy(pcm), energy(out))
         if any(ref):
             xf = x.astype(np.float32)
             self._e_in += float(np.dot(xf, xf))
@@ -165,17 +177,21 @@ class Capture:
         return out
 
     def _align(self, mic: bytes, ref: bytes) -> None:
-        """Every half second of playback, check where the echo really is. Small drifts (a
-        sound server adjusting its latency) move the reference and the canceller follows;
-        a jump moves it and the canceller relearns the room."""
+        """Every half second of playback, check where the echo really is. Wander within
+        ALIGN_SLACK_S is left to the filter; a drift beyond it (a sound server re-tuning its
+        latency, clocks apart) moves the reference and the canceller follows; a jump moves
+        it and the canceller relearns the room."""
         assert self._echo is not None and self._echo_ref is not None
+        if self.doubletalk.talking:  # the user's voice is not the echo's: start again
+            self._delay.clear()
+            return
         self._delay.add(mic, ref)
         self._frames_since_estimate += 1
         if self._frames_since_estimate < 25:
             return
         self._frames_since_estimate = 0
         fix = self._delay.correction_s()
-        if fix is not None and abs(fix) > 0.003:
+        if fix is not None and abs(fix) > ALIGN_SLACK_S:
             self._echo_ref.shift += fix
             self._delay = DelayEstimator()
             if abs(fix) > 0.03:  # a jump, not a drift: the learnt room is no longer valid
@@ -205,17 +221,31 @@ class Capture:
             if self.muted:  # privacy: a muted frame goes nowhere, not even the wake engine
                 self.muted_frames += 1
                 continue
+            self._user_over_echo = True
             if self._echo is not None and self._echo_ref is not None \
                     and self._echo_ref.active(now):
                 pcm = self._cancel_echo(pcm, now)
             self.acoustic.update(pcm, self._speech.in_speech)
             keyword = self._wake.process(pcm)
+            if keyword and self._own_voice is not None and self._own_voice.explains(now):
+                # The reply itself said it: while the canceller learns the room, or when
+                # the room changes under it, the speaker must not wake or stop itself.
+                self.own_voice_ignored += 1
+                log.info("ignored %s in the microphone: the speaker said it %.0f ms before",
+                         keyword, (now - self._own_voice.said_at) * 1000)
+                keyword = None
             if keyword:
                 self.last_wake = (keyword, now)
                 self.wake_count += 1
                 event = (ev.StopSpoken(keyword) if keyword in self._wake.stop_keywords
                          else ev.WakeDetected(keyword))
                 self._out.put(Captured(now, event=event))
+            # What the model hears: the canceller's residual is replaced by silence unless
+            # the user is talking over it (see DoubleTalk); the wake engine heard it all.
+            up = pcm
+            if not self._user_over_echo:
+                up = bytes(len(pcm))
+                self.echo_held += 1
             streaming = self._streaming
             if streaming:
                 if not speaking:
@@ -224,7 +254,7 @@ class Capture:
                     for old in recent:
                         self._speech.process(old)
                     self._speech.settle()
-                edge = self._speech.process(pcm)
+                edge = self._speech.process(up)
                 if edge == "start":
                     self._out.put(Captured(now, event=ev.SpeechStarted()))
                 elif edge == "end":
@@ -232,9 +262,9 @@ class Capture:
                 speaking = True
             elif speaking:
                 speaking = False
-            recent.append(pcm)
+            recent.append(up)
             with self._lock:
                 if self._streaming:
-                    self._out.put(Captured(now, pcm=pcm))
+                    self._out.put(Captured(now, pcm=up))
                 else:
-                    self._preroll.append(pcm)
+                    self._preroll.append(up)

@@ -163,49 +163,66 @@ class DelayEstimator:
     do not report (a sound server's buffers, a USB microphone's) would otherwise leave the
     reference behind its own echo, which no canceller can follow.
 
-    Works on 1 kHz loudness envelopes of the last `window_s` of microphone and reference
-    audio: cheap enough to run once a second while the speaker plays.
+    Generalised cross-correlation with phase transform (GCC-PHAT) over the last `window_s`
+    of microphone and reference: whitening the spectrum leaves one sharp peak at the echo's
+    direct path, where plain correlation of speech smears over tens of milliseconds. A peak
+    that does not stand `min_peak` times above the rest (the user talking, a reference too
+    short or too quiet) gives no answer, and a move is only reported once two estimates in
+    a row agree, so one odd second cannot throw away a learnt room.
     """
 
-    def __init__(self, window_s: float = 1.0, max_lag_ms: int = 400, target_ms: int = 40
-                 ) -> None:
-        self._n = int(window_s * 1000)
-        self._max_lag = max_lag_ms
+    def __init__(self, window_s: float = 1.0, max_lag_ms: int = 400, target_ms: int = 40,
+                 min_peak: float = 8.0) -> None:
+        self._n = int(window_s * RATE)
+        self._max_lag = max_lag_ms * RATE // 1000
         self.target_ms = target_ms
+        self._min_peak = min_peak
         self._mic: deque[np.ndarray] = deque()
         self._ref: deque[np.ndarray] = deque()
         self._count = 0
         self.last_lag_ms: float | None = None
-
-    @staticmethod
-    def _envelope(pcm: bytes) -> np.ndarray:
-        x = np.abs(np.frombuffer(pcm, dtype=np.int16).astype(np.float32))
-        return x[: len(x) // 16 * 16].reshape(-1, 16).mean(axis=1)
+        self._candidate: float | None = None
 
     def add(self, mic: bytes, ref: bytes) -> None:
-        self._mic.append(self._envelope(mic))
-        self._ref.append(self._envelope(ref))
+        self._mic.append(np.frombuffer(mic, dtype=np.int16).astype(np.float32))
+        self._ref.append(np.frombuffer(ref, dtype=np.int16).astype(np.float32))
         self._count += len(self._mic[-1])
         while self._count - len(self._mic[0]) >= self._n:
             self._count -= len(self._mic.popleft())
             self._ref.popleft()
 
-    def correction_s(self) -> float | None:
-        """Seconds to add to the reference's shift, or None if the room gave no clear answer."""
+    def clear(self) -> None:
+        self._mic.clear()
+        self._ref.clear()
+        self._count = 0
+
+    def lag_ms(self) -> float | None:
+        """Where the echo's direct path is, in ms after the reference; None if unclear."""
         if self._count < self._n:
             return None
         m = np.concatenate(self._mic)
         r = np.concatenate(self._ref)
-        m, r = m - m.mean(), r - r.mean()
         if not r.any() or not m.any():
             return None
         size = 1 << (len(m) + len(r)).bit_length()
-        xc = np.fft.irfft(np.fft.rfft(m, size) * np.conj(np.fft.rfft(r, size)), size)
+        cross = np.fft.rfft(m, size) * np.conj(np.fft.rfft(r, size))
+        xc = np.fft.irfft(cross / (np.abs(cross) + 1e-9), size)
         lags = np.concatenate([xc[: self._max_lag + 1], xc[-self._max_lag :]])
         lag_axis = np.concatenate([np.arange(self._max_lag + 1), np.arange(-self._max_lag, 0)])
         best = int(np.argmax(lags))
-        strength = lags[best] / (np.linalg.norm(m) * np.linalg.norm(r))
-        if strength < 0.3:
+        if lags[best] < self._min_peak * float(np.sqrt(np.mean(lags**2))):
             return None
-        self.last_lag_ms = float(lag_axis[best])
-        return (self.last_lag_ms - self.target_ms) / 1000
+        return float(lag_axis[best]) * 1000 / RATE
+
+    def correction_s(self) -> float | None:
+        """Seconds to add to the reference's shift, or None if the room gave no clear answer
+        (or gave it only once)."""
+        lag = self.lag_ms()
+        if lag is None:
+            return None
+        agreed = self._candidate is not None and abs(lag - self._candidate) <= 2.0
+        self._candidate = lag
+        if not agreed:
+            return None
+        self.last_lag_ms = lag
+        return (lag - self.target_ms) / 1000

@@ -21,6 +21,7 @@ import soxr
 from pivox.audio.base import RATE as ECHO_RATE
 from pivox.audio.base import AudioSink, DeviceError
 from pivox.audio.echo import EchoReference
+from pivox.audio.ownvoice import OwnVoice
 
 log = logging.getLogger("pivox.playback")
 REPLY_RATE = 24000
@@ -51,7 +52,8 @@ class Player:
                  on_drained: Callable[[], None] | None = None,
                  on_failed: Callable[[str], None] | None = None,
                  on_recovered: Callable[[], None] | None = None,
-                 echo_ref: EchoReference | None = None, retry_s: float = 2.0) -> None:
+                 echo_ref: EchoReference | None = None, retry_s: float = 2.0,
+                 own_voice: OwnVoice | None = None) -> None:
         """`rate` is the device's rate (what `open_sink` will give). The device is opened
         in the playback thread; when it is missing or vanishes, `on_failed` is called once
         and it is reopened every `retry_s` until `on_recovered`."""
@@ -70,7 +72,9 @@ class Player:
         self._stop = threading.Event()
         self._resampler: soxr.ResampleStream | None = None
         self._echo_ref = echo_ref
+        self._own_voice = own_voice
         self._ref_resampler: soxr.ResampleStream | None = None
+        self._ref_lag = 0.0  # seconds of speaker audio inside the reference's resampler
         self.stats = PlaybackStats()
         self.sink: AudioSink | None = None
         self._thread = threading.Thread(target=self._run, name="pivox-playback", daemon=True)
@@ -151,21 +155,30 @@ class Player:
             return chunk
 
     def _feed_reference(self, chunk: bytes, sink: AudioSink) -> None:
-        """Tell the echo canceller exactly what was just sent, and when it will be heard."""
+        """Tell the echo canceller exactly what was just sent, and when it will be heard.
+
+        One resampler stream runs through silence and sound alike: restarting it would lose
+        the audio inside its filter and tear the reference's timeline by milliseconds each
+        time the reply paused. What it holds back (its delay) is accounted in `_ref_lag`,
+        so each output sample carries the time its input sample is heard."""
         assert self._echo_ref is not None
         dur = len(chunk) / 2 / sink.rate
         heard_at = time.monotonic() + sink.delay_s() - dur
         x = np.frombuffer(chunk, dtype="<i2")
-        if not x.any():
-            self._ref_resampler = None
-            self._echo_ref.add(np.zeros(round(dur * ECHO_RATE), dtype=np.int16), heard_at)
-            return
         if sink.rate != ECHO_RATE:
             if self._ref_resampler is None:
+                # float, not int16: soxr dithers int16 output, and a reference of dither
+                # would keep the canceller adapting (and "speaking") through silence
                 self._ref_resampler = soxr.ResampleStream(sink.rate, ECHO_RATE, 1,
-                                                          dtype="int16")
-            x = self._ref_resampler.resample_chunk(x)
-        self._echo_ref.add(np.asarray(x, dtype=np.int16), heard_at)
+                                                          dtype="float32")
+                self._ref_lag = 0.0
+            y = self._ref_resampler.resample_chunk(x.astype(np.float32))
+            heard_at -= self._ref_lag
+            self._ref_lag += dur - len(y) / ECHO_RATE
+            x = np.clip(np.round(y), -32768, 32767).astype(np.int16)
+        self._echo_ref.add(x, heard_at)
+        if self._own_voice is not None:
+            self._own_voice.hear(x, heard_at)
 
     def _smooth_edges(self, x: np.ndarray, fade: int, sounding: bool, ends: bool
                       ) -> np.ndarray:
@@ -227,6 +240,7 @@ class Player:
                 flush, self._flush = self._flush, False
             if flush:
                 sink.drop()
+                self._ref_resampler = None  # what it holds was never played
                 self.stats.last_drop_at = time.monotonic()
             chunk = self._next_period(period_bytes)
             if chunk is None:
