@@ -7,7 +7,7 @@ import logging
 import socket
 from collections.abc import Callable
 
-from pivox.audio.base import AudioSink, AudioSource
+from pivox.audio.base import RATE, AudioSink, AudioSource
 from pivox.audio.echo import EchoReference, SpeexEcho
 from pivox.config import Config
 from pivox.link import codec as lc
@@ -60,7 +60,8 @@ def open_echo(cfg: Config) -> tuple[SpeexEcho | None, EchoReference | None]:
     if not ec.enabled:
         return None, None
     try:
-        echo = SpeexEcho(tail_ms=ec.tail_ms, denoise=ec.denoise, agc=ec.agc)
+        echo = SpeexEcho(tail_ms=ec.tail_ms, denoise=ec.denoise, agc=ec.agc,
+                         frame=RATE * cfg.audio.frame_ms // 1000)
     except OSError as exc:
         log.error("echo cancellation unavailable (%s); talking over replies needs the "
                   "wake word", exc)

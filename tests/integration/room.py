@@ -18,22 +18,10 @@ import numpy as np
 import soxr
 
 from pivox.audio.base import RATE, frame_bytes
+from pivox.reference.room import room_ir
 
 SPK_RATE = 48000
 PERIOD_S = 0.02
-
-
-def room_ir(delay_s: float, rng: np.random.Generator, rt60_s: float = 0.25) -> np.ndarray:
-    """A direct path after `delay_s`, a few early reflections, an exponentially decaying
-    diffuse tail: a small living room (bench/echo.py measures on the same rooms)."""
-    d = int(delay_s * RATE)
-    n = int(rt60_s * RATE)
-    ir = np.zeros(d + n + 200)
-    ir[d] = 0.3
-    for _ in range(6):
-        ir[d + rng.integers(40, 600)] += rng.normal(0, 0.12)
-    ir[d + 100 : d + 100 + n] += rng.normal(0, 1, n) * 0.03 * np.exp(-np.arange(n) / (n / 6.9))
-    return ir
 
 
 class Room:

@@ -18,7 +18,7 @@ import numpy as np
 
 from pivox.audio.base import RATE, AudioSource, DeviceError
 from pivox.audio.doubletalk import DoubleTalk, energy
-from pivox.audio.echo import LATENCY, REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
+from pivox.audio.echo import REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.levels import AcousticContext
 from pivox.audio.ownvoice import OwnVoice
@@ -75,7 +75,7 @@ class Capture:
         self._delay = DelayEstimator()
         self._frames_since_estimate = 0
         self._mic_next: float | None = None
-        self._prev_mic = bytes(LATENCY * 2)
+        self._prev_mic = bytes(echo.latency * 2 if echo else 0)
         self._e_in = self._e_out = 0.0
         self._e_frames = 0
         self.has_echo = echo is not None
@@ -155,8 +155,9 @@ class Capture:
         self._align(pcm, ref)
         out = self._echo.process(pcm, ref)
         # Echo reduction over half-second windows of playback; the canceller's output lags
-        # its input by LATENCY, so the input is lagged the same before comparing.
-        x = np.frombuffer(self._prev_mic[-LATENCY * 2 :] + pcm[: -LATENCY * 2], dtype=np.int16)
+        # its input by its latency, so the input is lagged the same before comparing.
+        lag = self._echo.latency * 2
+        x = np.frombuffer((self._prev_mic + pcm)[-lag - len(pcm) : -lag], dtype=np.int16)
         y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
         self._prev_mic = pcm
         self._user_over_echo = self.doubletalk.update(energy(ref), energy(pcm), energy(out))

@@ -22,8 +22,7 @@ from collections import deque
 import numpy as np
 
 RATE = 16000
-STEP = 160  # 10 ms: the canceller's frame
-LATENCY = STEP  # the preprocessor's overlap-add delays the output by one frame
+STEP = 320  # 20 ms: the canceller's frame (speex converges faster on 20 ms than on 10)
 REANCHOR_S = 0.03  # a playback timeline jump larger than this is real, not jitter
 _ECHO_SET_SAMPLING_RATE = 24
 _PP_SET_DENOISE = 0
@@ -56,15 +55,20 @@ def _load() -> ctypes.CDLL:
 
 
 class SpeexEcho:
-    """One canceller for 16 kHz mono s16. Not thread-safe: owned by the capture thread."""
+    """One canceller for 16 kHz mono s16. Not thread-safe: owned by the capture thread.
+
+    `frame` samples at a time (the capture frame: 10, 20 or 30 ms); the output lags the
+    input by one frame (`latency`, the preprocessor's overlap-add)."""
 
     def __init__(self, tail_ms: int = 200, denoise: bool = False, agc: bool = False,
-                 suppress_db: int = -60, suppress_active_db: int = -40) -> None:
+                 suppress_db: int = -60, suppress_active_db: int = -40, frame: int = STEP
+                 ) -> None:
         self._lib = lib = _load()
-        self._echo = lib.speex_echo_state_init(STEP, RATE * tail_ms // 1000)
+        self.frame = self.latency = frame
+        self._echo = lib.speex_echo_state_init(frame, RATE * tail_ms // 1000)
         rate = ctypes.c_int(RATE)
         lib.speex_echo_ctl(self._echo, _ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
-        self._pre = lib.speex_preprocess_state_init(STEP, RATE)
+        self._pre = lib.speex_preprocess_state_init(frame, RATE)
         lib.speex_preprocess_ctl(self._pre, _PP_SET_ECHO_STATE, self._echo)
         # speex applies residual-echo suppression through its denoiser's gain, so the
         # denoiser always runs; without `denoise` it may take away at most 3 dB of noise.
@@ -74,24 +78,28 @@ class SpeexEcho:
                               (_PP_SET_ECHO_SUPPRESS_ACTIVE, suppress_active_db)):
             arg = ctypes.c_int(value)
             lib.speex_preprocess_ctl(self._pre, option, ctypes.byref(arg))
-        self._out = np.zeros(STEP, dtype=np.int16)
+        self._out = np.zeros(frame, dtype=np.int16)
 
     def process(self, mic: bytes, ref: bytes) -> bytes:
-        """Remove the echo of `ref` (what the speaker played) from `mic`. Equal lengths,
-        a multiple of 10 ms."""
+        """Remove the echo of `ref` (what the speaker played) from `mic`: equal lengths,
+        whole frames."""
         m = np.frombuffer(mic, dtype=np.int16)
         r = np.frombuffer(ref, dtype=np.int16)
+        step = self.frame
+        if len(m) % step or len(r) != len(m):
+            raise ValueError(f"the canceller takes whole {step}-sample frames, "
+                             f"got {len(m)} and {len(r)} samples")
         out = np.empty_like(m)
         i16p = ctypes.POINTER(ctypes.c_int16)
         lib = self._lib
-        for k in range(0, len(m) - STEP + 1, STEP):
-            mk = np.ascontiguousarray(m[k : k + STEP])
-            rk = np.ascontiguousarray(r[k : k + STEP])
+        for k in range(0, len(m), step):
+            mk = np.ascontiguousarray(m[k : k + step])
+            rk = np.ascontiguousarray(r[k : k + step])
             lib.speex_echo_cancellation(self._echo, mk.ctypes.data_as(i16p),
                                         rk.ctypes.data_as(i16p),
                                         self._out.ctypes.data_as(i16p))
             lib.speex_preprocess_run(self._pre, self._out.ctypes.data_as(i16p))
-            out[k : k + STEP] = self._out
+            out[k : k + step] = self._out
         return out.tobytes()
 
     def reset(self) -> None:
