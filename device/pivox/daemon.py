@@ -137,6 +137,8 @@ class Daemon:
                      type(event).__name__)
             self._emit("state", state=self.m.state.value, t=now, reason=self.m.reason)
             self._wake.stop_armed = self.m.state is mc.State.SPEAKING
+            if self.capture is not None:
+                self.capture.replying = self.m.state is mc.State.SPEAKING
             self.notifier.status(self.status_line())
             if self.m.state is mc.State.THINKING and self.session is not None:
                 self.session.expect_reply()

@@ -82,6 +82,7 @@ class Capture:
         self.doubletalk = DoubleTalk()
         self.echo_held = 0  # frames of residual echo the model was sent silence for
         self._user_over_echo = True  # this frame may go to the model
+        self.replying = False  # set by the daemon while the speaker plays a reply
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
         self._converged_frames = 0
@@ -140,9 +141,10 @@ class Capture:
             finally:
                 source.close()
 
-    def _cancel_echo(self, pcm: bytes, now: float) -> bytes:
-        """Cancel the speaker's echo, and track whether the canceller has converged: its
-        echo reduction must stay above CONVERGED_DB for a second of playback."""
+    def cancel_echo(self, pcm: bytes, now: float) -> bytes:
+        """Cancel the speaker's echo in a frame that ended at `now`, and track whether the
+        canceller has converged: its echo reduction must stay above CONVERGED_DB for a
+        second of playback. Also decides (DoubleTalk) whether the frame may go to the model."""
         assert self._echo is not None and self._echo_ref is not None
         n = len(pcm) // 2
         # Frames arrive in bursts; their audio is contiguous. Lay them end to end on the
@@ -225,7 +227,7 @@ class Capture:
             self._user_over_echo = True
             if self._echo is not None and self._echo_ref is not None \
                     and self._echo_ref.active(now):
-                pcm = self._cancel_echo(pcm, now)
+                pcm = self.cancel_echo(pcm, now)
             self.acoustic.update(pcm, self._speech.in_speech)
             keyword = self._wake.process(pcm)
             if keyword and self._own_voice is not None and self._own_voice.explains(now):
@@ -241,10 +243,11 @@ class Capture:
                 event = (ev.StopSpoken(keyword) if keyword in self._wake.stop_keywords
                          else ev.WakeDetected(keyword))
                 self._out.put(Captured(now, event=event))
-            # What the model hears: the canceller's residual is replaced by silence unless
-            # the user is talking over it (see DoubleTalk); the wake engine heard it all.
+            # What the model hears during a reply: the canceller's residual is replaced by
+            # silence unless the user is talking over it (see DoubleTalk); the wake engine
+            # heard it all. Earcons are not held back: the user's first words follow them.
             up = pcm
-            if not self._user_over_echo:
+            if self.replying and not self._user_over_echo:
                 up = bytes(len(pcm))
                 self.echo_held += 1
             streaming = self._streaming
