@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from live import DATA, make_config, run_daemon, wait_for
 from room import Room
 
@@ -61,9 +62,10 @@ def run_in_room(tmp_path: Path, room: Room, extra: str, script: Any) -> tuple[An
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("gain", [1.0, 3.0], ids=["echo-10dB", "echo-louder-than-the-reply"])
 def test_replies_saying_the_wake_word_never_wake_or_interrupt_it_in_full_duplex(
-        tmp_path: Path) -> None:
-    room = Room(delay_s=0.03, gain=1.0)
+        tmp_path: Path, gain: float) -> None:
+    room = Room(delay_s=0.03, gain=gain)
 
     async def script(run: Any, server: ReferenceServer) -> list[dict[str, float]]:
         return [await converse(run, room, server) for _ in range(3)]

@@ -7,14 +7,16 @@ so while the speaker's sound is in the room the model is sent silence unless the
 microphone holds more than the echo can explain: this decides (a residual echo
 suppressor's double-talk detector, after Geigel).
 
-The echo at the microphone never exceeds the reference's recent peak by more than the
-room's coupling, a property of the device and the room that this learns from frames that
-held only echo (the loudest of the last few seconds of them), which are those the canceller
-could take most of away: the user's voice it cannot cancel. A frame `margin_db` over
-that, and well above the room's noise, for `start_frames` in a row, is the user; the way
-stays open `hang_frames` after the user stops. Until it has learnt the room it takes the
-coupling to be 0 dB, so only a voice louder than the speaker itself gets through. It does
-not depend on the canceller having converged.
+The echo at the microphone never exceeds the reference's envelope (its peak over the
+lead, then decaying as a room's reverberation does) by more than the room's coupling, a
+property of the device and the room. It is learnt from frames that held only echo, which
+are those the canceller could take most of away (it cannot cancel the user's voice): the
+loudest of the last few seconds of them. A frame `margin_db` over that, and well above the
+room's noise, for `start_frames` in a row, is the user; the way stays open `hang_frames`
+after the user stops. Until it has learnt the room (a second of echo the canceller could
+take away) nothing gets through: a speaker an inch from its microphones can be louder
+there than anyone in the room. Meanwhile the wake word, which the wake engine hears
+unhindered, still interrupts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections import deque
 import numpy as np
 
 SILENT_DB = 20.0  # a reference frame quieter than this (about -70 dBFS) is no playback
+UNLEARNT_DB = 60.0  # a room not yet learnt: nothing counts as the user
+LEAD_S = 0.08  # the reference is kept 20-60 ms ahead of its echo (see DelayEstimator)
 LEARN_DB = 10.0  # a frame the canceller reduced by this much held echo and nothing else
 
 
@@ -40,16 +44,20 @@ def _db(e: float) -> float:
 
 class DoubleTalk:
     def __init__(self, margin_db: float = 3.0, over_noise_db: float = 12.0,
-                 start_frames: int = 2, hang_frames: int = 20, tail_frames: int = 15,
-                 learn_frames: int = 250) -> None:
+                 start_frames: int = 2, hang_frames: int = 10, frame_s: float = 0.02,
+                 rt60_s: float = 0.4, learn_frames: int = 250) -> None:
         self.margin_db = margin_db
         self.over_noise_db = over_noise_db
         self._start = start_frames
         self._hang = hang_frames
-        self._ref: deque[float] = deque(maxlen=tail_frames)  # reverberation and lead
+        # The reference leads its echo by up to LEAD_S; after it, the room's reverberation
+        # dies away at 60 dB per rt60_s: the echo is never louder than that envelope.
+        self._ref: deque[float] = deque(maxlen=max(1, round(LEAD_S / frame_s)))
+        self._decay_db = 60.0 * frame_s / rt60_s
+        self._envelope_db = 0.0
         self._coupling: deque[float] = deque(maxlen=learn_frames)
         self._min_learnt = learn_frames // 5
-        self.coupling_db = 0.0  # echo at the microphone over the reference's peak
+        self.coupling_db = UNLEARNT_DB  # echo at the microphone over the reference's envelope
         self.noise_db = 30.0  # the microphone's floor (30 is about -60 dBFS)
         self._above = 0
         self._left = 0
@@ -61,7 +69,7 @@ class DoubleTalk:
         the microphone and the canceller's output. Returns whether the frame may go to the
         model."""
         self._ref.append(_db(ref_e))
-        peak = max(self._ref)
+        self._envelope_db = peak = max(max(self._ref), self._envelope_db - self._decay_db)
         mic_db = _db(mic_e)
         rate = 0.3 if mic_db < self.noise_db else 0.005  # fall fast, rise slowly
         self.noise_db += rate * (mic_db - self.noise_db)
