@@ -223,6 +223,8 @@ class Soak:
         self._in_hang = False
         self.stopping = False
         self.rss: list[tuple[float, float]] = []
+        self.peak: tuple[float, float, str] = (0.0, 0.0, "")  # (at s, MB, the fault before)
+        self.last_fault = ""
         self.rss_start: float | None = None
         self.rss_boot: float | None = None
         self.t0 = time.monotonic()
@@ -353,6 +355,7 @@ class Soak:
             kind = self.rng.choices(kinds, weights)[0]
             self.faults[kind] += 1
             started = self.at()
+            self.last_fault = f"{kind} at {started:.0f} s"
             log.info("fault at %.0f s: %s", started, kind)
             await self.inject(kind)
             self.fault_log.append(f"{started:.0f}s {kind} ({self.at() - started:.1f} s)")
@@ -425,9 +428,12 @@ class Soak:
                 self._in_hang = True
                 self.hang(f"state {self.daemon.m.state.value} unchanged for {quiet:.0f} s "
                           f"with the microphone delivering, at {self.at():.0f} s")
+            rss = rss_mb()
+            if rss > self.peak[1]:  # every second: a spike between samples is still seen
+                self.peak = (self.at(), rss, self.last_fault)
             if tick % 10 == 0:
                 gc.collect()  # so an exception no task retrieved is reported now
-                self.rss.append((self.at(), rss_mb()))
+                self.rss.append((self.at(), rss))
                 self._check_applied()
             if tick % 60 == 0:
                 c = self.conversations
@@ -534,7 +540,9 @@ socket = "{self.tmp / 'control.sock'}"
             "rss_start_mb": round(start, 1),
             "rss_end_mb": round(rss_end, 1),
             "rss_growth_mb": round(rss_end - start, 1),
-            "rss_peak_mb": round(max([rss_end, start, *(m for _, m in self.rss)]), 1),
+            "rss_peak_mb": round(max([rss_end, start, self.peak[1]]), 1),
+            "rss_peak_at_s": round(self.peak[0]),
+            "rss_peak_after": self.peak[2],
             "rss_slope_mb_per_hour": None if slope is None else round(slope * 3600, 1),
             "conversations": c.attempted,
             "conversations_completed": c.completed,
