@@ -132,3 +132,24 @@ def test_double_talk_passes_everything_once_the_speaker_is_quiet() -> None:
     dt = DoubleTalk()
     loud = np.random.default_rng(8).normal(0, 3000, FRAME)
     assert dt.update(0.0, energy(s16(loud)), energy(s16(loud)))
+
+
+def test_in_a_room_that_hardly_echoes_the_user_gets_through_once_it_has_listened(
+        far: np.ndarray) -> None:
+    """Headphones, or a microphone across the room: the reply plays loud, the microphone
+    hears only the room's noise; after a second of that the user is heard over the reply."""
+    rng = np.random.default_rng(9)
+    noise = rng.normal(0, 10, len(far))
+    words = speech("timer")[: RATE]
+    mic = noise.copy()
+    mic[3 * RATE : 3 * RATE + len(words)] += words * 0.3  # a quiet voice, 10 dB down
+    dt = DoubleTalk()
+    early = [dt.update(energy(r), energy(m), energy(m))
+             for r, m in zip(frames_of(far[:RATE // 2]), frames_of(mic[:RATE // 2]),
+                             strict=True)]
+    later = [dt.update(energy(r), energy(m), energy(m))
+             for r, m in zip(frames_of(far[RATE // 2 :]), frames_of(mic[RATE // 2 :]),
+                             strict=False)]
+    assert dt.coupling_db < -12  # what it learnt: the room gives almost nothing back
+    assert not any(early[5:])  # before it knew the room, nothing passed while it played
+    assert sum(later[(3 * RATE - RATE // 2) // FRAME :][: len(words) // FRAME]) > 20

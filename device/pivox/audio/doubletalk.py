@@ -9,14 +9,15 @@ suppressor's double-talk detector, after Geigel).
 
 The echo at the microphone never exceeds the reference's envelope (its peak over the
 lead, then decaying as a room's reverberation does) by more than the room's coupling, a
-property of the device and the room. It is learnt from frames that held only echo, which
-are those the canceller could take most of away (it cannot cancel the user's voice): the
-loudest of the last few seconds of them. A frame `margin_db` over that, and well above the
-room's noise, for `start_frames` in a row, is the user; the way stays open `hang_frames`
-after the user stops. Until it has learnt the room (a second of echo the canceller could
-take away) nothing gets through: a speaker an inch from its microphones can be louder
-there than anyone in the room. Meanwhile the wake word, which the wake engine hears
-unhindered, still interrupts.
+property of the device and the room. It is learnt from frames that held only echo: those
+the canceller could take most of away (it cannot cancel the user's voice), and those where
+the speaker played loud and the microphone stayed near the noise (a room that hardly
+echoes); the loudest of the last few seconds of them. A frame `margin_db` over that, and
+well above the room's noise, for `start_frames` in a row, is the user; the way stays open
+`hang_frames` after the user stops. Until it has learnt the room (a second of such echo)
+nothing gets through: a speaker an inch from its microphones can be louder there than
+anyone in the room. Meanwhile the wake word, which the wake engine hears unhindered,
+still interrupts.
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ class DoubleTalk:
         elif self.talking:
             self._left -= 1
             self.talking = self._left > 0
-        elif loud and not user and _db(out_e) < mic_db - LEARN_DB:
-            # the canceller took most of it away, so it was echo alone: what the room gives
+        elif not user and (_db(out_e) < mic_db - LEARN_DB if loud
+                           else peak > self.noise_db + 2 * self.over_noise_db):
+            # Echo alone, what the room gives: the canceller took most of it away, or the
+            # speaker played loud and the microphone stayed near the room's noise.
             self._coupling.append(over)
             if len(self._coupling) >= self._min_learnt:
                 self.coupling_db = max(self._coupling)
