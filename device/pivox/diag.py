@@ -684,7 +684,11 @@ def check_daemon(ctx: Context, why: str) -> Check:
               + ("connected" if link.get("connected") else "not connected")
               + (f" (last error: {link['last_error']})" if link.get("last_error") else "")
               + f", mic {audio.get('frames')} frames / {audio.get('overruns')} overruns / "
-              f"{audio.get('dropped_frames')} dropped, volume {audio.get('volume')}")
+              f"{audio.get('dropped_frames')} dropped, volume {audio.get('volume')}"
+              + (f", echo cancelled by {audio.get('erle_db')} dB "
+                 f"({'converged' if audio.get('echo_converged') else 'learning'}, "
+                 f"{audio.get('duplex')} duplex, talked over {audio.get('talked_over')} times)"
+                 if audio.get("echo_cancelling") else ", no echo canceller (half duplex)"))
     if st.get("state") == "error":
         return Check("daemon", FAIL, detail, "journalctl -u pivox -n 50")
     if st.get("state") == "offline":
