@@ -2,7 +2,7 @@
 
 One process, one asyncio loop: the real daemon listens to a recorded microphone that says
 "Okay Nabu. What's the weather like today?" over and over (the demo recording, then a few
-seconds of quiet, paced at real time through the `wav:` capture device), and talks to the
+seconds of quiet, looped and paced at real time by LoopingMic), and talks to the
 bundled reference server on a fixed loopback port. At random intervals the run injects one
 fault: the server is stopped or killed and started again, the server's next connection
 gets a fault (goAway, stall, malformed and oversized frames, a dropped TCP connection, a
@@ -25,7 +25,6 @@ import asyncio
 import gc
 import json
 import logging
-import math
 import os
 import random
 import sys
@@ -42,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from pivox import allocator, config
-from pivox.audio.base import RATE, AudioSource, DeviceError
-from pivox.audio.wavfile import WavSource, read_wav
+from pivox.audio.base import RATE, AudioSource, DeviceError, frame_bytes
+from pivox.audio.wavfile import read_wav
 from pivox.daemon import Daemon
 from pivox.reference.server import Faults, ReferenceServer
 
@@ -71,18 +70,48 @@ log = logging.getLogger("pivox.soak")
 # ------------------------------------------------------------------ devices
 
 
-def write_loop(path: Path, seconds: float, gap_s: float) -> float:
-    """The demo recording, then `gap_s` of quiet, repeated for at least `seconds`.
-    Returns the length of one repetition in seconds."""
-    said = read_wav(DEMO_MIC)
-    cycle = said + bytes(round(gap_s * RATE) * 2)
+def write_cycle(path: Path, gap_s: float) -> bytes:
+    """The demo recording, then `gap_s` of quiet: one repetition, also written to `path`
+    (the configured capture device, for the record)."""
+    cycle = read_wav(DEMO_MIC) + bytes(round(gap_s * RATE) * 2)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(RATE)
-        for _ in range(math.ceil(seconds / (len(cycle) / (2 * RATE)))):
-            w.writeframes(cycle)
-    return len(cycle) / (2 * RATE)
+        w.writeframes(cycle)
+    return cycle
+
+
+class LoopingMic:
+    """The recording over and over at real time, a frame when its last sample is due: a
+    microphone whose memory does not grow with the soak's length (a whole soak's recording
+    read into memory would be 115 MB an hour, and the soak measures the daemon's)."""
+
+    def __init__(self, cycle: bytes, frame_ms: int) -> None:
+        self.name = "soak-mic"
+        self._cycle = cycle
+        self._frame = frame_bytes(frame_ms)
+        self._frame_s = frame_ms / 1000
+        self._pos = 0
+        self._started: float | None = None
+        self._frames = 0
+
+    def read(self) -> bytes:
+        if self._started is None:
+            self._started = time.monotonic()
+        self._frames += 1
+        delay = self._started + self._frames * self._frame_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        out = bytearray()
+        while len(out) < self._frame:
+            take = self._cycle[self._pos : self._pos + self._frame - len(out)]
+            out += take
+            self._pos = (self._pos + len(take)) % len(self._cycle)
+        return bytes(out)
+
+    def close(self) -> None:
+        pass
 
 
 class Microphone:
@@ -478,13 +507,12 @@ socket = "{self.tmp / 'control.sock'}"
         loop.set_exception_handler(self._loop_exception)
         threading.excepthook = self._thread_exception
         seconds = self.minutes * 60
-        self.cycle_s = write_loop(self.tmp / "mic.wav", seconds + 60, self.gap_s)
+        cycle = write_cycle(self.tmp / "mic.wav", self.gap_s)
+        self.cycle_s = len(cycle) / (2 * RATE)
         cfg = self.config()
         self.rss_before = rss_mb()
         await self.start_server()
-        cap = cfg.audio.capture
-        self.mic = Microphone(lambda: WavSource(cap.device[4:], cfg.audio.frame_ms,
-                                                realtime=cap.realtime))
+        self.mic = Microphone(lambda: LoopingMic(cycle, cfg.audio.frame_ms))
         self.daemon = daemon = Daemon(cfg, source=self.mic,
                                       sink=lambda: NullSink(cfg.audio.playback.rate))
         daemon.observers.append(self.observe)
@@ -568,7 +596,7 @@ socket = "{self.tmp / 'control.sock'}"
             "hang_details": self.hang_details,
             "final_state": status.get("state", ""),
             "how": (f"real daemon on a looping recording ({self.cycle_s:.1f} s: the demo "
-                    f"question, then {self.gap_s:g} s of quiet; wav: capture at real time), "
+                    f"question, then {self.gap_s:g} s of quiet, looped at real time), "
                     f"bundled reference server on 127.0.0.1:{self.port}; a random fault every "
                     f"{FAULT_EVERY_S[0]:g}-{FAULT_EVERY_S[1]:g} s after the first "
                     f"{FIRST_FAULT_S[0]:g} s; keep_warm_s {self.keep_warm_s:g}; RSS is this "
