@@ -236,7 +236,8 @@ class Daemon:
         self.session = LiveSession(self.cfg.link, setup_options(self.cfg), frame_ms, self.post)
         self.capture = Capture(self._source, self._wake, self.frames_in,
                                preroll_frames=self.cfg.audio.preroll_ms // frame_ms,
-                               echo=echo, echo_ref=echo_ref, own_voice=self._own_voice)
+                               echo=echo, echo_ref=echo_ref, own_voice=self._own_voice,
+                               hold_residual=self.cfg.conversation.duplex != "full")
         self.player.start()
         self.capture.start()
         control = ControlServer(self.cfg.control.socket, self.command)
@@ -275,7 +276,8 @@ class Daemon:
         """Whether the microphone may stream to the model while the speaker talks."""
         mode = self.cfg.conversation.duplex
         if mode == "auto":
-            return bool(self.capture and self.capture.echo_converged)
+            cap = self.capture
+            return bool(cap and (cap.echo_converged or cap.doubletalk.quiet_room))
         return mode == "full"
 
     def _open_buttons(self) -> Buttons | None:

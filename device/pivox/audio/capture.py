@@ -49,7 +49,7 @@ class Capture:
                  out: Handoff[Captured], retry_s: float = 2.0,
                  speech: SpeechDetector | None = None, preroll_frames: int = 25,
                  echo: SpeexEcho | None = None, echo_ref: EchoReference | None = None,
-                 own_voice: OwnVoice | None = None) -> None:
+                 own_voice: OwnVoice | None = None, hold_residual: bool = True) -> None:
         self._open_source = open_source
         self._wake = wake
         self._out = out
@@ -83,6 +83,7 @@ class Capture:
         self.echo_held = 0  # frames of residual echo the model was sent silence for
         self._user_over_echo = True  # this frame may go to the model
         self.replying = False  # set by the daemon while the speaker plays a reply
+        self._hold_residual = hold_residual  # off: the model hears everything (full duplex)
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
         self._converged_frames = 0
@@ -162,7 +163,8 @@ class Capture:
         x = np.frombuffer((self._prev_mic + pcm)[-lag - len(pcm) : -lag], dtype=np.int16)
         y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
         self._prev_mic = pcm
-        self._user_over_echo = self.doubletalk.update(energy(ref), energy(pcm), energy(out))
+        self._user_over_echo = self.doubletalk.update(energy(ref), energy(pcm),
+                                                     self._echo.linear_energy)
         if any(ref):
             xf = x.astype(np.float32)
             self._e_in += float(np.dot(xf, xf))
@@ -247,7 +249,7 @@ class Capture:
             # silence unless the user is talking over it (see DoubleTalk); the wake engine
             # heard it all. Earcons are not held back: the user's first words follow them.
             up = pcm
-            if self.replying and not self._user_over_echo:
+            if self.replying and self._hold_residual and not self._user_over_echo:
                 up = bytes(len(pcm))
                 self.echo_held += 1
             streaming = self._streaming

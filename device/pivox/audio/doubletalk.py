@@ -14,10 +14,10 @@ the canceller could take most of away (it cannot cancel the user's voice), and t
 the speaker played loud and the microphone stayed near the noise (a room that hardly
 echoes); the loudest of the last few seconds of them. A frame `margin_db` over that, and
 well above the room's noise, for `start_frames` in a row, is the user; the way stays open
-`hang_frames` after the user stops. Until it has learnt the room (a second of such echo)
-nothing gets through: a speaker an inch from its microphones can be louder there than
-anyone in the room. Meanwhile the wake word, which the wake engine hears unhindered,
-still interrupts.
+`hang_frames` after the user stops. Until it has learnt the room (a second of echo, or a
+fifth of that of a room that gives none back) nothing gets through: a speaker an inch
+from its microphones can be louder there than anyone in the room. Meanwhile the wake
+word, which the wake engine hears unhindered, still interrupts.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 
 SILENT_DB = 20.0  # a reference frame quieter than this (about -70 dBFS) is no playback
 UNLEARNT_DB = 60.0  # a room not yet learnt: nothing counts as the user
+QUIET_PROOF = 10  # frames of loud playback and a quiet microphone that prove a quiet room
 LEAD_S = 0.08  # the reference is kept 20-60 ms ahead of its echo (see DelayEstimator)
 LEARN_DB = 10.0  # a frame the canceller reduced by this much held echo and nothing else
 
@@ -58,6 +59,7 @@ class DoubleTalk:
         self._envelope_db = 0.0
         self._coupling: deque[float] = deque(maxlen=learn_frames)
         self._min_learnt = learn_frames // 5
+        self._echoed = False  # some learnt frame held echo the canceller took away
         self.coupling_db = UNLEARNT_DB  # echo at the microphone over the reference's envelope
         self.noise_db = 30.0  # the microphone's floor (30 is about -60 dBFS)
         self._above = 0
@@ -67,8 +69,8 @@ class DoubleTalk:
 
     def update(self, ref_e: float, mic_e: float, out_e: float) -> bool:
         """Energies (mean square) of one frame of the reference (aligned to the microphone),
-        the microphone and the canceller's output. Returns whether the frame may go to the
-        model."""
+        the microphone and the canceller's linear output (before residual suppression).
+        Returns whether the frame may go to the model."""
         self._ref.append(_db(ref_e))
         self._envelope_db = peak = max(max(self._ref), self._envelope_db - self._decay_db)
         mic_db = _db(mic_e)
@@ -90,11 +92,24 @@ class DoubleTalk:
         elif self.talking:
             self._left -= 1
             self.talking = self._left > 0
-        elif not user and (_db(out_e) < mic_db - LEARN_DB if loud
-                           else peak > self.noise_db + 2 * self.over_noise_db):
-            # Echo alone, what the room gives: the canceller took most of it away, or the
-            # speaker played loud and the microphone stayed near the room's noise.
-            self._coupling.append(over)
-            if len(self._coupling) >= self._min_learnt:
-                self.coupling_db = max(self._coupling)
+        elif not user and loud and _db(out_e) < mic_db - LEARN_DB:
+            # Echo alone, what the room gives: the canceller took most of it away.
+            self._learn(over, quiet=False)
+        elif not user and not loud and min(self._ref) > self.noise_db + 2 * self.over_noise_db:
+            # The speaker has played loud for longer than its echo takes to arrive and the
+            # microphone stayed near the room's noise: a room that hardly echoes.
+            self._learn(over, quiet=True)
         return self.talking
+
+    @property
+    def quiet_room(self) -> bool:
+        """Learnt, and the room gives no echo back (headphones, a distant microphone)."""
+        return not self._echoed and self.coupling_db < UNLEARNT_DB
+
+    def _learn(self, over_db: float, quiet: bool) -> None:
+        self._coupling.append(over_db)
+        self._echoed = self._echoed or not quiet
+        # A room that echoes is learnt over a second of it, the loudest of which rules; one
+        # that has never echoed needs less proof (its bound is the noise, 24 dB down).
+        if len(self._coupling) >= (self._min_learnt if self._echoed else QUIET_PROOF):
+            self.coupling_db = max(self._coupling)

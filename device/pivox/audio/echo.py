@@ -79,6 +79,10 @@ class SpeexEcho:
             arg = ctypes.c_int(value)
             lib.speex_preprocess_ctl(self._pre, option, ctypes.byref(arg))
         self._out = np.zeros(frame, dtype=np.int16)
+        # Mean square of the last call's output before residual suppression: what the
+        # adaptive filter alone left. It cannot cancel a voice, only echo, so this tells the
+        # two apart where the suppressor, which also ducks a voice over loud playback, cannot.
+        self.linear_energy = 0.0
 
     def process(self, mic: bytes, ref: bytes) -> bytes:
         """Remove the echo of `ref` (what the speaker played) from `mic`: equal lengths,
@@ -92,14 +96,18 @@ class SpeexEcho:
         out = np.empty_like(m)
         i16p = ctypes.POINTER(ctypes.c_int16)
         lib = self._lib
+        linear = 0.0
         for k in range(0, len(m), step):
             mk = np.ascontiguousarray(m[k : k + step])
             rk = np.ascontiguousarray(r[k : k + step])
             lib.speex_echo_cancellation(self._echo, mk.ctypes.data_as(i16p),
                                         rk.ctypes.data_as(i16p),
                                         self._out.ctypes.data_as(i16p))
+            lin = self._out.astype(np.float32)
+            linear += float(np.dot(lin, lin))
             lib.speex_preprocess_run(self._pre, self._out.ctypes.data_as(i16p))
             out[k : k + step] = self._out
+        self.linear_energy = linear / max(1, len(m))
         return out.tobytes()
 
     def reset(self) -> None:
