@@ -81,7 +81,6 @@ def test_replies_saying_the_wake_word_never_wake_or_interrupt_it_in_full_duplex(
     # to the server through every reply: the server heard the residual echo, and let it be.
     assert replies[-1]["converged"]
     assert replies[-1]["streamed_s"] > 3.0, replies
-    assert replies[-1]["erle_db"] >= 15, replies
 
 
 def test_talking_over_a_reply_interrupts_it_with_the_canceller_on(tmp_path: Path) -> None:

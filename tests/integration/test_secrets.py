@@ -43,8 +43,11 @@ socket = "{sock}"
 level = "debug"
 """)
     outputs: list[str] = []
+    # To a file, not a pipe: a debug log nobody reads until the end would fill a pipe
+    # and block the daemon's loop.
+    log_file = open(tmp_path / "daemon.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "pivox", "run", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log_file, stderr=subprocess.STDOUT, text=True)
     try:
         end = time.monotonic() + 25
         while time.monotonic() < end and server.stats.replies < 1:
@@ -58,7 +61,9 @@ level = "debug"
             outputs += [done.stdout, done.stderr]
     finally:
         proc.terminate()
-        log, _ = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
+        log_file.close()
+        log = (tmp_path / "daemon.log").read_text()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
     outputs.append(log)
