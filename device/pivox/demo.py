@@ -25,6 +25,7 @@ from pivox.audio.wavfile import WavSource
 from pivox.core import leds
 from pivox.core.machine import State
 from pivox.daemon import Daemon
+from pivox.link.backoff import Backoff
 from pivox.reference.server import ReferenceServer
 
 LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -159,7 +160,10 @@ async def _offline(out: Path, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  {(time.monotonic() - timeline.t0) * 1000:8.0f} ms    the server comes back")
     server = ReferenceServer(port=port)
     await server.start()
-    recovered = await _wait_for(lambda: daemon.m.state is State.IDLE and daemon.m.link_up, 10)
+    # The link retries with full-jitter backoff: its sleep may run up to the backoff's cap
+    # before it tries the server that is now back.
+    recovered = await _wait_for(lambda: daemon.m.state is State.IDLE and daemon.m.link_up,
+                                Backoff.cap_s + 5)
     stop.set()
     await task
     await server.stop()
