@@ -163,9 +163,10 @@ class Capture:
         x = np.frombuffer((self._prev_mic + pcm)[-lag - len(pcm) : -lag], dtype=np.int16)
         y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
         self._prev_mic = pcm
-        self._user_over_echo = self.doubletalk.update(energy(ref), energy(pcm),
+        ref_e = energy(ref)
+        self._user_over_echo = self.doubletalk.update(ref_e, energy(pcm),
                                                      self._echo.linear_energy)
-        if any(ref):
+        if ref_e > 0:  # the speaker played something in this frame
             xf = x.astype(np.float32)
             self._e_in += float(np.dot(xf, xf))
             self._e_out += float(np.dot(y, y))
