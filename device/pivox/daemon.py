@@ -32,7 +32,7 @@ from pivox.hw.systemd import Notifier
 from pivox.link import codec as lc
 from pivox.link import tools
 from pivox.link.session import LiveSession
-from pivox.redact import scrub
+from pivox.secrets import scrub
 from pivox.wake import engine_for, make_engine
 from pivox.wake.base import WakeEngine
 

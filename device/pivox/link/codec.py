@@ -22,6 +22,7 @@ from typing import Any
 
 from pivox.core import events as ev
 from pivox.core.models import ModelProfile
+from pivox.link.base import FunctionCall, ToolCall, ToolCallCancelled, Transcript
 
 INPUT_RATE = 16000
 OUTPUT_RATE = 24000
@@ -46,30 +47,6 @@ class GoAway:
 class SessionHandle:
     handle: str
     resumable: bool
-
-
-@dataclass(frozen=True)
-class FunctionCall:
-    id: str
-    name: str
-    args: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    calls: tuple[FunctionCall, ...]
-
-
-@dataclass(frozen=True)
-class ToolCallCancelled:
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Transcript:
-    direction: str  # "input" (the user) or "output" (the model)
-    text: str
-    finished: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import websockets
@@ -28,31 +26,12 @@ from pivox.core import events as ev
 from pivox.core.models import profile_for
 from pivox.link import codec as lc
 from pivox.link.backoff import Backoff
-from pivox.redact import RedactingLogger
+from pivox.secrets import RedactingLogger, read_api_key
 
 log = logging.getLogger("pivox.link")
 CONFIG_CLOSE_CODES = {1007, 1008}
 GRACE_AFTER_S = 2.0  # a session that worked this long gets one quiet, immediate retry
 GOAWAY_MARGIN_S = 5.0  # switch over at the latest this long before the server's deadline
-
-
-def read_api_key(cfg: LinkConfig) -> str | None:
-    """From the credential file, then $CREDENTIALS_DIRECTORY, then the environment."""
-    candidates = []
-    if cfg.api_key_file:
-        candidates.append(Path(cfg.api_key_file))
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        candidates.append(Path(cred_dir) / "gemini_api_key")
-    for path in candidates:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            continue
-        key = next((ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")), "")
-        if key:
-            return key
-    return os.environ.get(cfg.api_key_env) or None
 
 
 def loopback_url(url: str) -> bool:

@@ -25,9 +25,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from pivox.redact import RedactingLogger
 from pivox.reference.faults import Faults
 from pivox.reference.session import LiveSession, Reply, load_replies
+from pivox.secrets import RedactingLogger
 
 log = logging.getLogger("pivox.reference")
 
