@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar, cast
 
 from pivox.core import events as ev
 from pivox.core.events import Action, Event
@@ -61,7 +62,11 @@ class Machine:
     device: str = ""  # ERROR of kind "device": which one ("microphone", "speaker")
 
 
-Handler = Callable[[Machine, Event, float, Timings], tuple[Machine, list[Action]]]
+Result = tuple[Machine, list[Action]]
+E = TypeVar("E", bound=Event)
+# A handler takes the event type it is filed under in TRANSITIONS (see `_on`).
+Handler = Callable[[Machine, E, float, Timings], Result]
+Key = tuple[State, type]
 
 CONVERSATION = (State.LISTENING, State.THINKING, State.SPEAKING)
 
@@ -73,48 +78,49 @@ def initial(now: float, timings: Timings) -> Machine:
 # ------------------------------------------------------------------ helpers
 
 
-def _idle(m: Machine, now: float, t: Timings, actions: list[Action]) -> tuple[Machine, list]:
+def _idle(m: Machine, now: float, t: Timings, actions: list[Action]) -> Result:
     deadline = now + t.keep_warm_s if m.link_up else None
     return Machine(State.IDLE, deadline, link_up=m.link_up), actions
 
 
-def _listen(m: Machine, now: float, t: Timings, actions: list[Action], **kw: bool):
+def _listen(m: Machine, now: float, t: Timings, actions: list[Action], *,
+            discard_reply: bool) -> Result:
     return (
         replace(m, state=State.LISTENING, deadline=now + t.no_speech_s, heard_speech=False,
-                turn_done=False, **kw),
+                turn_done=False, discard_reply=discard_reply),
         actions,
     )
 
 
-def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Action]):
+def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Action]) -> Result:
     nxt = Machine(State.OFFLINE, now + t.offline_recheck_s, link_up=False, reason=reason)
     return nxt, [*actions, ev.ReportProblem("offline", reason)]
 
 
 def _error(m: Machine, now: float, t: Timings, kind: str, reason: str, actions: list[Action],
-           device: str = ""):
+           device: str = "") -> Result:
     # A device error leaves the session as it was; a link error means there is none.
     nxt = Machine(State.ERROR, now + t.error_retry_s, link_up=m.link_up and kind == "device",
                   reason=reason, error_kind=kind, device=device)
     return nxt, [*actions, ev.ReportProblem(kind, reason)]
 
 
-def _stay(m: Machine, *actions: Action) -> tuple[Machine, list[Action]]:
+def _stay(m: Machine, *actions: Action) -> Result:
     return m, list(actions)
 
 
 # ------------------------------------------------------------------ handlers
 
 
-def boot_ready(m, e, now, t):
+def boot_ready(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _idle(replace(m, link_up=False), now, t, [ev.OpenLink()])
 
 
-def boot_timeout(m, e, now, t):
+def boot_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _error(m, now, t, "device", "audio did not start", [])
 
 
-def wake(m, e, now, t):
+def wake(m: Machine, e: Event, now: float, t: Timings) -> Result:
     actions: list[Action] = [ev.PlayPrompt("wake")]
     if not m.link_up:
         actions.append(ev.OpenLink())
@@ -122,40 +128,40 @@ def wake(m, e, now, t):
     return _listen(m, now, t, actions, discard_reply=False)
 
 
-def link_up(m, e, now, t):
+def link_up(m: Machine, e: Event, now: float, t: Timings) -> Result:
     nxt = replace(m, link_up=True)
     if m.state is State.IDLE:
         nxt = replace(nxt, deadline=now + t.keep_warm_s)
     return nxt, []
 
 
-def link_up_recovered(m, e, now, t):
+def link_up_recovered(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _idle(replace(m, link_up=True), now, t, [])
 
 
-def link_down_quiet(m, e: ev.LinkDown, now, t):
+def link_down_quiet(m: Machine, e: ev.LinkDown, now: float, t: Timings) -> Result:
     """Lost the link while nothing depends on it: show it, keep retrying."""
     if e.config_error:
         return _error(m, now, t, "link", e.reason, [])
     return _offline(m, now, t, e.reason, [])
 
 
-def link_down_in_conversation(m, e: ev.LinkDown, now, t):
+def link_down_in_conversation(m: Machine, e: ev.LinkDown, now: float, t: Timings) -> Result:
     actions: list[Action] = [ev.StopUplink(), ev.FlushPlayback()]
     if e.config_error:
         return _error(m, now, t, "link", e.reason, [*actions, ev.PlayPrompt("error")])
     return _offline(m, now, t, e.reason, [*actions, ev.PlayPrompt("offline")])
 
 
-def link_flag_down(m, e, now, t):
+def link_flag_down(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return replace(m, link_up=False), []
 
 
-def idle_timeout(m, e, now, t):
+def idle_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return Machine(State.IDLE, None, link_up=False), [ev.CloseLink()]
 
 
-def mute(m, e: ev.MuteSet, now, t):
+def mute(m: Machine, e: ev.MuteSet, now: float, t: Timings) -> Result:
     if not e.on:
         return _stay(m)
     actions: list[Action] = [ev.SetMute(True), ev.PlayPrompt("mute")]
@@ -164,80 +170,80 @@ def mute(m, e: ev.MuteSet, now, t):
     return Machine(State.MUTED, None, link_up=m.link_up), actions
 
 
-def unmute(m, e: ev.MuteSet, now, t):
+def unmute(m: Machine, e: ev.MuteSet, now: float, t: Timings) -> Result:
     if e.on:
         return _stay(m)
     return _idle(m, now, t, [ev.SetMute(False), ev.PlayPrompt("unmute")])
 
 
-def device_failed(m, e: ev.DeviceFailed, now, t):
+def device_failed(m: Machine, e: ev.DeviceFailed, now: float, t: Timings) -> Result:
     actions: list[Action] = []
     if m.state in CONVERSATION:
         actions = [ev.StopUplink(), ev.FlushPlayback()]
     return _error(m, now, t, "device", f"{e.device}: {e.reason}", actions, device=e.device)
 
 
-def device_failed_muted(m, e: ev.DeviceFailed, now, t):
+def device_failed_muted(m: Machine, e: ev.DeviceFailed, now: float, t: Timings) -> Result:
     return _stay(m, ev.ReportProblem("device", f"{e.device}: {e.reason}"))
 
 
-def speech_started(m, e, now, t):
+def speech_started(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return replace(m, state=State.LISTENING, heard_speech=True, turn_done=False,
                    deadline=now + t.max_utterance_s), []
 
 
-def speech_ended(m, e, now, t):
+def speech_ended(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if not m.heard_speech:
         return _stay(m)
     return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
 
 
-def first_audio(m, e: ev.AudioOut, now, t):
+def first_audio(m: Machine, e: ev.AudioOut, now: float, t: Timings) -> Result:
     if m.discard_reply:
         return _stay(m)
     return (replace(m, state=State.SPEAKING, deadline=now + t.reply_gap_s, turn_done=False),
             [ev.Play(e.pcm)])
 
 
-def more_audio(m, e: ev.AudioOut, now, t):
+def more_audio(m: Machine, e: ev.AudioOut, now: float, t: Timings) -> Result:
     return replace(m, deadline=now + t.reply_gap_s, turn_done=False), [ev.Play(e.pcm)]
 
 
-def end_discard(m, e, now, t):
+def end_discard(m: Machine, e: Event, now: float, t: Timings) -> Result:
     """The server closed the turn we barged into: its audio is welcome again."""
     return replace(m, discard_reply=False), []
 
 
-def thinking_turn_complete(m, e, now, t):
+def thinking_turn_complete(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if m.discard_reply:
         return end_discard(m, e, now, t)
     # The model ended its turn without speaking (nothing to say, or a silent tool call).
     return _idle(m, now, t, [ev.StopUplink()])
 
 
-def listening_timeout(m, e, now, t):
+def listening_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if m.heard_speech:  # talked for max_utterance_s: stop waiting for the end, await reply
         return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
     return _idle(m, now, t, [ev.StopUplink()])
 
 
-def thinking_timeout(m, e, now, t):
+def thinking_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _idle(m, now, t, [ev.StopUplink(), ev.PlayPrompt("apology")])
 
 
-def cancel(m, e, now, t):
+def cancel(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _idle(m, now, t, [ev.StopUplink(), ev.FlushPlayback()])
 
 
-def restart_listening(m, e, now, t):
+def restart_listening(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _listen(m, now, t, [ev.PlayPrompt("wake")], discard_reply=m.discard_reply)
 
 
-def turn_complete(m, e, now, t):
+def turn_complete(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return replace(m, turn_done=True, deadline=now + t.drain_s), [ev.FinishPlayback()]
 
 
-def drained(m, e, now, t):
+def drained(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if not m.turn_done:  # ran dry mid-reply (slow network): keep waiting for audio
         return _stay(m)
     if m.busy:  # the server is still working on this request: more replies will come
@@ -248,20 +254,20 @@ def drained(m, e, now, t):
     return _idle(m, now, t, [ev.StopUplink()])
 
 
-def server_busy(m, e: ev.ServerBusy, now, t):
+def server_busy(m: Machine, e: ev.ServerBusy, now: float, t: Timings) -> Result:
     nxt = replace(m, busy=e.busy)
     if not e.busy and m.state is State.THINKING and m.turn_done:
         return _idle(nxt, now, t, [ev.StopUplink()])
     return nxt, []
 
 
-def interrupted(m, e, now, t):
+def interrupted(m: Machine, e: Event, now: float, t: Timings) -> Result:
     nxt = replace(m, state=State.LISTENING, heard_speech=True, discard_reply=False,
                   turn_done=False, deadline=now + t.max_utterance_s)
     return nxt, [ev.FlushPlayback()]
 
 
-def barge_in(m, e, now, t):
+def barge_in(m: Machine, e: Event, now: float, t: Timings) -> Result:
     """The wake word during a reply: stop at once; drop the rest of the old turn. The user
     is already talking (the detector heard it start while the reply played)."""
     nxt, actions = _listen(m, now, t, [ev.FlushPlayback(), ev.PlayPrompt("wake")],
@@ -269,134 +275,141 @@ def barge_in(m, e, now, t):
     return replace(nxt, heard_speech=m.heard_speech), actions
 
 
-def note_speech(m, e, now, t):
+def note_speech(m: Machine, e: ev.SpeechStarted | ev.SpeechEnded, now: float, t: Timings) -> Result:
     """While speaking, the user's voice only matters if they go on to barge in."""
     return replace(m, heard_speech=isinstance(e, ev.SpeechStarted)), []
 
 
-def speaking_timeout(m, e, now, t):
+def speaking_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if m.turn_done:
         return _idle(m, now, t, [ev.FlushPlayback(), ev.StopUplink()])
     return replace(m, turn_done=True, deadline=now + t.drain_s), [ev.FinishPlayback()]
 
 
-def offline_wake(m, e, now, t):
+def offline_wake(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _stay(m, ev.PlayPrompt("offline"), ev.OpenLink())
 
 
-def offline_link_down(m, e: ev.LinkDown, now, t):
+def offline_link_down(m: Machine, e: ev.LinkDown, now: float, t: Timings) -> Result:
     if e.config_error:
         return _error(m, now, t, "link", e.reason, [])
     return replace(m, reason=e.reason), []
 
 
-def offline_timeout(m, e, now, t):
+def offline_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return replace(m, deadline=now + t.offline_recheck_s), [ev.OpenLink()]
 
 
-def error_audio_ready(m, e: ev.AudioReady, now, t):
+def error_audio_ready(m: Machine, e: ev.AudioReady, now: float, t: Timings) -> Result:
     if m.error_kind != "device" or e.device != m.device:  # another device is still missing
         return _stay(m)
     return _idle(Machine(State.IDLE, link_up=m.link_up), now, t, [ev.OpenLink()])
 
 
-def error_link_up(m, e, now, t):
+def error_link_up(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if m.error_kind != "link":
         return replace(m, link_up=True), []
     return _idle(replace(m, link_up=True), now, t, [])
 
 
-def error_timeout(m, e, now, t):
+def error_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     actions: list[Action] = [ev.OpenLink()] if m.error_kind == "link" else []
     return replace(m, deadline=now + t.error_retry_s), actions
 
 
-def error_wake(m, e, now, t):
+def error_wake(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _stay(m, ev.PlayPrompt("error"))
 
 
-def error_device(m, e: ev.DeviceFailed, now, t):
+def error_device(m: Machine, e: ev.DeviceFailed, now: float, t: Timings) -> Result:
     return replace(m, reason=f"{e.device}: {e.reason}", error_kind="device", device=e.device), []
 
 
-def remind_muted(m, e, now, t):
+def remind_muted(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _stay(m, ev.PlayPrompt("mute"))
 
 
 # ------------------------------------------------------------------ the table
 
+
+def _on(state: State, etype: type[E], handler: Handler[E]) -> tuple[Key, Handler[Event]]:
+    """One table entry; the type checker sees that the handler takes the event type it is
+    filed under. `step` looks handlers up by the event's own type, so the cast holds."""
+    return (state, etype), cast("Handler[Event]", handler)
+
+
 S = State
-TRANSITIONS: dict[tuple[State, type], Handler] = {
-    (S.BOOTING, ev.AudioReady): boot_ready,
-    (S.BOOTING, ev.Timeout): boot_timeout,
-    (S.BOOTING, ev.DeviceFailed): device_failed,
-    (S.BOOTING, ev.MuteSet): mute,
-    (S.IDLE, ev.WakeDetected): wake,
-    (S.IDLE, ev.TalkPressed): wake,
-    (S.IDLE, ev.LinkUp): link_up,
-    (S.IDLE, ev.LinkDown): link_down_quiet,
-    (S.IDLE, ev.Timeout): idle_timeout,
-    (S.IDLE, ev.MuteSet): mute,
-    (S.IDLE, ev.DeviceFailed): device_failed,
-    (S.LISTENING, ev.SpeechStarted): speech_started,
-    (S.LISTENING, ev.SpeechEnded): speech_ended,
-    (S.LISTENING, ev.AudioOut): first_audio,
-    (S.LISTENING, ev.Interrupted): end_discard,
-    (S.LISTENING, ev.TurnComplete): end_discard,
-    (S.LISTENING, ev.LinkUp): link_up,
-    (S.LISTENING, ev.LinkDown): link_down_in_conversation,
-    (S.LISTENING, ev.TalkPressed): cancel,
-    (S.LISTENING, ev.Timeout): listening_timeout,
-    (S.LISTENING, ev.MuteSet): mute,
-    (S.LISTENING, ev.DeviceFailed): device_failed,
-    (S.THINKING, ev.AudioOut): first_audio,
-    (S.THINKING, ev.SpeechStarted): speech_started,
-    (S.THINKING, ev.Interrupted): end_discard,
-    (S.THINKING, ev.TurnComplete): thinking_turn_complete,
-    (S.THINKING, ev.LinkUp): link_up,
-    (S.THINKING, ev.LinkDown): link_down_in_conversation,
-    (S.THINKING, ev.WakeDetected): restart_listening,
-    (S.THINKING, ev.TalkPressed): cancel,
-    (S.THINKING, ev.Timeout): thinking_timeout,
-    (S.THINKING, ev.MuteSet): mute,
-    (S.THINKING, ev.DeviceFailed): device_failed,
-    (S.SPEAKING, ev.AudioOut): more_audio,
-    (S.SPEAKING, ev.TurnComplete): turn_complete,
-    (S.LISTENING, ev.ServerBusy): server_busy,
-    (S.THINKING, ev.ServerBusy): server_busy,
-    (S.SPEAKING, ev.ServerBusy): server_busy,
-    (S.SPEAKING, ev.PlaybackDrained): drained,
-    (S.SPEAKING, ev.Interrupted): interrupted,
-    (S.SPEAKING, ev.WakeDetected): barge_in,
-    (S.SPEAKING, ev.TalkPressed): cancel,
-    (S.SPEAKING, ev.StopSpoken): cancel,
-    (S.SPEAKING, ev.LinkUp): link_up,
-    (S.SPEAKING, ev.LinkDown): link_down_in_conversation,
-    (S.SPEAKING, ev.Timeout): speaking_timeout,
-    (S.SPEAKING, ev.SpeechStarted): note_speech,
-    (S.SPEAKING, ev.SpeechEnded): note_speech,
-    (S.SPEAKING, ev.MuteSet): mute,
-    (S.SPEAKING, ev.DeviceFailed): device_failed,
-    (S.OFFLINE, ev.WakeDetected): offline_wake,
-    (S.OFFLINE, ev.TalkPressed): offline_wake,
-    (S.OFFLINE, ev.LinkUp): link_up_recovered,
-    (S.OFFLINE, ev.LinkDown): offline_link_down,
-    (S.OFFLINE, ev.Timeout): offline_timeout,
-    (S.OFFLINE, ev.MuteSet): mute,
-    (S.OFFLINE, ev.DeviceFailed): device_failed,
-    (S.MUTED, ev.MuteSet): unmute,
-    (S.MUTED, ev.TalkPressed): remind_muted,
-    (S.MUTED, ev.LinkUp): link_up,
-    (S.MUTED, ev.LinkDown): link_flag_down,
-    (S.MUTED, ev.DeviceFailed): device_failed_muted,
-    (S.ERROR, ev.AudioReady): error_audio_ready,
-    (S.ERROR, ev.LinkUp): error_link_up,
-    (S.ERROR, ev.Timeout): error_timeout,
-    (S.ERROR, ev.WakeDetected): error_wake,
-    (S.ERROR, ev.TalkPressed): error_wake,
-    (S.ERROR, ev.DeviceFailed): error_device,
-    (S.ERROR, ev.MuteSet): mute,
-}
+TRANSITIONS: dict[Key, Handler[Event]] = dict([
+    _on(S.BOOTING, ev.AudioReady, boot_ready),
+    _on(S.BOOTING, ev.Timeout, boot_timeout),
+    _on(S.BOOTING, ev.DeviceFailed, device_failed),
+    _on(S.BOOTING, ev.MuteSet, mute),
+    _on(S.IDLE, ev.WakeDetected, wake),
+    _on(S.IDLE, ev.TalkPressed, wake),
+    _on(S.IDLE, ev.LinkUp, link_up),
+    _on(S.IDLE, ev.LinkDown, link_down_quiet),
+    _on(S.IDLE, ev.Timeout, idle_timeout),
+    _on(S.IDLE, ev.MuteSet, mute),
+    _on(S.IDLE, ev.DeviceFailed, device_failed),
+    _on(S.LISTENING, ev.SpeechStarted, speech_started),
+    _on(S.LISTENING, ev.SpeechEnded, speech_ended),
+    _on(S.LISTENING, ev.AudioOut, first_audio),
+    _on(S.LISTENING, ev.Interrupted, end_discard),
+    _on(S.LISTENING, ev.TurnComplete, end_discard),
+    _on(S.LISTENING, ev.LinkUp, link_up),
+    _on(S.LISTENING, ev.LinkDown, link_down_in_conversation),
+    _on(S.LISTENING, ev.TalkPressed, cancel),
+    _on(S.LISTENING, ev.Timeout, listening_timeout),
+    _on(S.LISTENING, ev.MuteSet, mute),
+    _on(S.LISTENING, ev.DeviceFailed, device_failed),
+    _on(S.THINKING, ev.AudioOut, first_audio),
+    _on(S.THINKING, ev.SpeechStarted, speech_started),
+    _on(S.THINKING, ev.Interrupted, end_discard),
+    _on(S.THINKING, ev.TurnComplete, thinking_turn_complete),
+    _on(S.THINKING, ev.LinkUp, link_up),
+    _on(S.THINKING, ev.LinkDown, link_down_in_conversation),
+    _on(S.THINKING, ev.WakeDetected, restart_listening),
+    _on(S.THINKING, ev.TalkPressed, cancel),
+    _on(S.THINKING, ev.Timeout, thinking_timeout),
+    _on(S.THINKING, ev.MuteSet, mute),
+    _on(S.THINKING, ev.DeviceFailed, device_failed),
+    _on(S.SPEAKING, ev.AudioOut, more_audio),
+    _on(S.SPEAKING, ev.TurnComplete, turn_complete),
+    _on(S.LISTENING, ev.ServerBusy, server_busy),
+    _on(S.THINKING, ev.ServerBusy, server_busy),
+    _on(S.SPEAKING, ev.ServerBusy, server_busy),
+    _on(S.SPEAKING, ev.PlaybackDrained, drained),
+    _on(S.SPEAKING, ev.Interrupted, interrupted),
+    _on(S.SPEAKING, ev.WakeDetected, barge_in),
+    _on(S.SPEAKING, ev.TalkPressed, cancel),
+    _on(S.SPEAKING, ev.StopSpoken, cancel),
+    _on(S.SPEAKING, ev.LinkUp, link_up),
+    _on(S.SPEAKING, ev.LinkDown, link_down_in_conversation),
+    _on(S.SPEAKING, ev.Timeout, speaking_timeout),
+    _on(S.SPEAKING, ev.SpeechStarted, note_speech),
+    _on(S.SPEAKING, ev.SpeechEnded, note_speech),
+    _on(S.SPEAKING, ev.MuteSet, mute),
+    _on(S.SPEAKING, ev.DeviceFailed, device_failed),
+    _on(S.OFFLINE, ev.WakeDetected, offline_wake),
+    _on(S.OFFLINE, ev.TalkPressed, offline_wake),
+    _on(S.OFFLINE, ev.LinkUp, link_up_recovered),
+    _on(S.OFFLINE, ev.LinkDown, offline_link_down),
+    _on(S.OFFLINE, ev.Timeout, offline_timeout),
+    _on(S.OFFLINE, ev.MuteSet, mute),
+    _on(S.OFFLINE, ev.DeviceFailed, device_failed),
+    _on(S.MUTED, ev.MuteSet, unmute),
+    _on(S.MUTED, ev.TalkPressed, remind_muted),
+    _on(S.MUTED, ev.LinkUp, link_up),
+    _on(S.MUTED, ev.LinkDown, link_flag_down),
+    _on(S.MUTED, ev.DeviceFailed, device_failed_muted),
+    _on(S.ERROR, ev.AudioReady, error_audio_ready),
+    _on(S.ERROR, ev.LinkUp, error_link_up),
+    _on(S.ERROR, ev.Timeout, error_timeout),
+    _on(S.ERROR, ev.WakeDetected, error_wake),
+    _on(S.ERROR, ev.TalkPressed, error_wake),
+    _on(S.ERROR, ev.DeviceFailed, error_device),
+    _on(S.ERROR, ev.MuteSet, mute),
+])
 
 # Pairs that change nothing, each for a reason a reader can check.
 IGNORED: dict[tuple[State, type], str] = {}
