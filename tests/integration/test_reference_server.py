@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from pivox.core import events as ev
 from pivox.core.models import PROFILES
 from pivox.link import codec as lc
-from pivox.reference.server import LIVE_PATH, ReferenceServer
+from pivox.reference.server import LIVE_PATH, Faults, ReferenceServer
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "question_16k.wav"
 MODEL = "models/gemini-3.8-live"
@@ -585,3 +585,25 @@ def test_the_devices_codec_understands_every_frame(model: str) -> None:
     assert said == server.replies[0].text
     kinds = [type(e) for e in evs if not isinstance(e, ev.AudioOut | lc.Transcript)]
     assert kinds[-3:] == [ev.GenerationComplete, ev.TurnComplete, lc.Usage]
+
+
+# ------------------------------------------------------------------ faults
+
+
+def test_a_stalled_server_answers_nothing_and_keeps_the_socket_open() -> None:
+    """Only the first connection stalls; the second is served as usual."""
+    async def body(server: ReferenceServer, c: Client) -> None:
+        await c.setup()
+        await asyncio.sleep(0.2)  # past stall_after_s
+        await c.speak(utterance())
+        with pytest.raises(TimeoutError):
+            await c.recv(timeout=1.5)
+        assert c.ws.close_code is None
+        async with connect(server.url) as ws2:
+            second = Client(ws2)
+            await second.setup()
+            await second.speak(utterance())
+            await second.until(turn_complete)
+
+    server = run(body, faults=Faults(stall_after_s=0.05))
+    assert server.stats.turns == 2 and server.stats.replies == 2

@@ -4,19 +4,23 @@ Each applies to the first `connections` connections (0: every connection), measu
 that connection's setupComplete: the network drops, the server stalls, closes with a code,
 sends goAway and then closes at its deadline, sends malformed or oversized frames, or
 refuses to resume a session.
+
+The protocol code in `session.py` knows none of this. It calls a `Hooks` object at four
+named points (may this setup resume, setup complete, before a reply, before each message)
+and once when the connection ends; `NO_FAULTS` answers every call as a healthy server
+would, `Injector` injects one connection's `Faults`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
-
-if TYPE_CHECKING:
-    from pivox.reference.session import LiveSession
 
 DEADLINE_REASON = "Deadline expired before operation could complete."
 
@@ -39,10 +43,79 @@ class Faults:
     def applies(self, connection: int) -> bool:
         return self.connections == 0 or connection <= self.connections
 
-    async def run(self, session: LiveSession) -> None:
+
+class Hooks:
+    """The points where a session lets faults in. This base injects none."""
+
+    def may_resume(self) -> bool:
+        """Whether a setup's resumption handle may be honoured."""
+        return True
+
+    def setup_complete(self, ws: ServerConnection) -> None:
+        """`setupComplete` has been sent: timed faults start counting from here."""
+
+    async def before_reply(self, ws: ServerConnection) -> None:
+        """A reply is about to be streamed."""
+
+    async def silenced(self, ws: ServerConnection) -> bool:
+        """True if the next message must not be sent (returns once the socket closes)."""
+        return False
+
+    def closed(self) -> None:
+        """The connection has ended: stop whatever is still running for it."""
+
+
+NO_FAULTS = Hooks()
+
+
+def hooks_for(faults: Faults | None, connection: int) -> Hooks:
+    """The hooks for the `connection`-th connection (counted from 1)."""
+    if faults is None or not faults.applies(connection):
+        return NO_FAULTS
+    return Injector(faults)
+
+
+def _frame(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Injector(Hooks):
+    """One connection's faults."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.stalled = False
+        self._task: asyncio.Task[None] | None = None
+
+    def may_resume(self) -> bool:
+        return not self.faults.refuse_resumption
+
+    def setup_complete(self, ws: ServerConnection) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._timed(ws))
+
+    async def silenced(self, ws: ServerConnection) -> bool:
+        if self.stalled:
+            await ws.wait_closed()  # a stalled server says nothing more; it only closes
+        return self.stalled
+
+    def closed(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def before_reply(self, ws: ServerConnection) -> None:
+        if self.faults.malformed_before_reply:
+            await ws.send(b'{"serverContent": {"modelTurn": ')
+            await ws.send(b'{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
+                          b'{"mimeType":"audio/pcm;rate=24000","data":"@@not-b64"}}]}}}')
+        if self.faults.oversized_bytes:
+            pad = "A" * self.faults.oversized_bytes
+            await ws.send(f'{{"serverContent":{{"padding":"{pad}"}}}}'.encode())
+
+    async def _timed(self, ws: ServerConnection) -> None:
         """Timed faults for one connection, started when its setup completes."""
-        ws = session.ws
-        if self.no_pongs:
+        f = self.faults
+        if f.no_pongs:
             protocol, send_frame = ws.protocol, ws.protocol.send_frame
 
             def without_pongs(frame: Frame) -> None:
@@ -50,10 +123,10 @@ class Faults:
                     send_frame(frame)
 
             protocol.send_frame = without_pongs  # type: ignore[method-assign]
-        timed = [(t, kind) for t, kind in ((self.drop_after_s, "drop"),
-                                           (self.stall_after_s, "stall"),
-                                           (self.close_after_s, "close"),
-                                           (self.goaway_after_s, "goaway")) if t is not None]
+        timed = [(t, kind) for t, kind in ((f.drop_after_s, "drop"),
+                                           (f.stall_after_s, "stall"),
+                                           (f.close_after_s, "close"),
+                                           (f.goaway_after_s, "goaway")) if t is not None]
         loop = asyncio.get_running_loop()
         start = loop.time()
         for at, kind in sorted(timed):
@@ -62,22 +135,13 @@ class Faults:
                 ws.transport.abort()
                 return
             if kind == "stall":
-                session.stalled = True
+                self.stalled = True
             elif kind == "close":
-                await ws.close(self.close_code, self.close_reason)
+                await ws.close(f.close_code, f.close_reason)
                 return
-            else:
-                await session.send_now({"goAway": {"timeLeft": f"{self.goaway_time_left_s:g}s"}})
-                await asyncio.sleep(self.goaway_time_left_s)
+            else:  # goAway goes out even from a stalled server: it is the server's last word
+                await ws.send(_frame({"goAway": {"timeLeft": f"{f.goaway_time_left_s:g}s"}}))
+                await asyncio.sleep(f.goaway_time_left_s)
                 with contextlib.suppress(Exception):
                     await ws.close(1011, DEADLINE_REASON)
                 return
-
-    async def before_reply(self, session: LiveSession) -> None:
-        if self.malformed_before_reply:
-            await session.send_raw(b'{"serverContent": {"modelTurn": ')
-            await session.send_raw(b'{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
-                                   b'{"mimeType":"audio/pcm;rate=24000","data":"@@not-b64"}}]}}}')
-        if self.oversized_bytes:
-            pad = "A" * self.oversized_bytes
-            await session.send_raw(f'{{"serverContent":{{"padding":"{pad}"}}}}'.encode())

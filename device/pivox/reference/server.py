@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pivox.reference.faults import Faults
-from pivox.reference.session import LiveSession, Reply, load_replies
+from pivox.reference.session import Reply, ServerSession, load_replies
 from pivox.secrets import RedactingLogger
 
 log = logging.getLogger("pivox.reference")
@@ -135,15 +135,14 @@ class ReferenceServer:
         host, port = ws.remote_address[:2]
         peer = f"{host}:{port}"
         log.info("connection %d from %s", self.stats.connections, peer)
-        session = LiveSession(self, ws)
+        session = ServerSession(self, ws)
         try:
             await session.run()
         except ConnectionClosed:
             pass
         finally:
             await session.cancel_reply()
-            if session.fault_task is not None:
-                session.fault_task.cancel()
+            session.faults.closed()
             log.info("connection from %s closed (%s) after %d turns", peer,
                      ws.close_code if ws.close_code is not None else "no close frame",
                      session.turns)

@@ -31,6 +31,7 @@ from pivox.audio.wavfile import read_wav
 from pivox.core.models import GEMINI_31
 from pivox.link.codec import b64encode, parse_frame
 from pivox.reference import rules
+from pivox.reference.faults import hooks_for
 from pivox.reference.rules import ProtocolError, SessionConfig
 
 if TYPE_CHECKING:
@@ -75,8 +76,11 @@ def load_replies(reply_dir: str | Path | None = None) -> list[Reply]:
     return replies
 
 
-class LiveSession:
-    """One connection: the protocol state, the end-pointer and the reply in progress."""
+class ServerSession:
+    """One connection: the protocol state, the end-pointer and the reply in progress.
+
+    Faults reach it only through `self.faults` (see `faults.Hooks`).
+    """
 
     def __init__(self, server: ReferenceServer, ws: ServerConnection) -> None:
         self.server = server
@@ -92,10 +96,7 @@ class LiveSession:
         self.reply_task: asyncio.Task[None] | None = None
         self.reply_phase = ""  # "streaming", "holding" (waiting for playback), "closing"
         self._resamplers: dict[int, soxr.ResampleStream] = {}
-        self.stalled = False  # a fault: the server has gone quiet
-        self.fault_task: asyncio.Task[None] | None = None
-        self.faults = server.faults if server.faults and server.faults.applies(
-            server.stats.connections) else None
+        self.faults = hooks_for(server.faults, server.stats.connections)
         self.declared: set[str] = set()  # function names the client declared in setup
         self.tool_answered = asyncio.Event()
 
@@ -110,16 +111,9 @@ class LiveSession:
                 return
 
     async def _send(self, obj: dict[str, Any]) -> None:
-        if self.stalled:
-            await self.ws.wait_closed()  # a stalled server says nothing more; it only closes
+        if await self.faults.silenced(self.ws):
             return
         await self.ws.send(json.dumps(obj, separators=(",", ":")).encode())  # binary, as Google
-
-    async def send_now(self, obj: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(obj, separators=(",", ":")).encode())
-
-    async def send_raw(self, data: bytes) -> None:
-        await self.ws.send(data)
 
     # -- client messages
     async def _receive(self, raw: str | bytes) -> None:
@@ -151,8 +145,7 @@ class LiveSession:
         self.declared = {d.get("name") for t in body.get("tools") or []
                          for d in t.get("functionDeclarations") or []}
         self.server.stats.setups += 1
-        resumed = None if self.faults and self.faults.refuse_resumption else \
-            self.server.resume(cfg.handle)
+        resumed = self.server.resume(cfg.handle) if self.faults.may_resume() else None
         if resumed is not None:
             self.turns = self.replied = resumed
         log.info("setup: model %s, voice %s, %s%s", cfg.model, cfg.voice or "default",
@@ -166,8 +159,7 @@ class LiveSession:
             self.server.remember(handle, self.turns)
             await self._send({"sessionResumptionUpdate": {"newHandle": handle,
                                                           "resumable": True}})
-        if self.faults is not None:
-            self.fault_task = asyncio.create_task(self.faults.run(self))
+        self.faults.setup_complete(self.ws)
 
     async def _realtime(self, body: dict[str, Any]) -> None:
         assert self.cfg is not None
@@ -301,8 +293,7 @@ class LiveSession:
         log.info("reply to turn %d: %s (%.1f s)", self.turns, reply.name, reply.duration_s)
         if cfg.resumption:  # Google's "not resumable now" during generation
             await self._send({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
-        if self.faults is not None:
-            await self.faults.before_reply(self)
+        await self.faults.before_reply(self.ws)
         await self._call_tool()
         loop = asyncio.get_running_loop()
         started = loop.time()
