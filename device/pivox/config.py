@@ -278,7 +278,7 @@ def _section(cls: type, data: Any, file: str, prefix: str) -> Any:
             continue
         full = f"{prefix}.{name}" if prefix else name
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[name] = _section(tp, data[name], file, full)
             continue
         if isinstance(tp, types.UnionType):

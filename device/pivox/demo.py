@@ -38,7 +38,8 @@ def _data(name: str) -> Path:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _config(out: Path, name: str, url: str, mic: Path) -> config.Config:

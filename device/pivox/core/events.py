@@ -7,6 +7,7 @@ hold a socket, a device handle or a secret.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 # ---------------------------------------------------------------- events (inputs)
 
@@ -141,7 +142,7 @@ Event = (
     | Timeout
 )
 
-EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type, ...] = get_args(Event)
 
 # ---------------------------------------------------------------- actions (outputs)
 

@@ -120,7 +120,7 @@ class LedRing:
         self._shown = None
 
 
-class Apa102(SPIDevice):
+class Apa102(SPIDevice):  # type: ignore[misc]  # gpiozero ships no type information
     """APA102 pixels on SPI: a start frame of zeros, per pixel 0xE0|brightness then blue,
     green, red, and an end frame that clocks the data through the whole chain."""
 
