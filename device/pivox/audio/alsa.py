@@ -51,7 +51,8 @@ def to_mono(raw: bytes, fmt: str, channels: int, channel: int) -> np.ndarray:
     ints = ints[: len(ints) // channels * channels].reshape(-1, channels)
     if channel >= 0:
         return ints[:, min(channel, channels - 1)].astype(np.float32) / full
-    return ints.sum(axis=1, dtype=np.int64).astype(np.float32) * (1.0 / (channels * full))
+    total: np.ndarray = ints.sum(axis=1, dtype=np.int64)
+    return total.astype(np.float32) * (1.0 / (channels * full))
 
 
 def to_s16(x: np.ndarray) -> bytes:
@@ -133,7 +134,7 @@ class AlsaSink:
 
     def delay_s(self) -> float:
         try:
-            avail = self._pcm.avail()
+            avail: int = self._pcm.avail()
         except alsaaudio.ALSAAudioError:
             return 0.0
         queued = self.period_frames * self._periods - max(0, avail)
