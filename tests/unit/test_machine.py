@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from pivox.core.machine import (
     Timings,
     initial,
     step,
-    uplink_gated,
+    sends_audio,
 )
 
 T = Timings()
@@ -95,7 +96,7 @@ def test_full_turn_returns_to_idle_after_the_speaker_drains() -> None:
     m, _ = run(m, ev.WakeDetected("okay_nabu"), ev.SpeechStarted(), ev.SpeechEnded())
     assert m.state is State.THINKING
     m, actions = run(m, ev.AudioOut(b"ab"))
-    assert m.state is State.SPEAKING and actions == [ev.Play(b"ab")]
+    assert m.state is State.SPEAKING and actions == [ev.Play(b"ab"), ev.SetReplying(True)]
     m, actions = run(m, ev.GenerationComplete(), ev.TurnComplete())
     assert m.state is State.SPEAKING and actions == [ev.FinishPlayback()]
     m, actions = run(m, ev.PlaybackDrained())
@@ -141,7 +142,7 @@ def test_configuration_errors_go_to_error_and_retry_slowly() -> None:
 
 def test_interrupted_flushes_at_once_and_listens() -> None:
     m, actions = run(at(State.SPEAKING), ev.Interrupted())
-    assert m.state is State.LISTENING and actions == [ev.FlushPlayback()]
+    assert m.state is State.LISTENING and actions == [ev.FlushPlayback(), ev.SetReplying(False)]
 
 
 def test_wake_word_barges_in_and_drops_the_rest_of_the_old_turn() -> None:
@@ -170,9 +171,56 @@ def test_device_failure_and_recovery() -> None:
 
 
 def test_half_duplex_gates_uplink_only_while_speaking() -> None:
-    assert uplink_gated(at(State.SPEAKING), full_duplex=False)
-    assert not uplink_gated(at(State.SPEAKING), full_duplex=True)
-    assert not uplink_gated(at(State.LISTENING), full_duplex=False)
+    streaming = replace(at(State.SPEAKING), uplink=True)
+    assert not sends_audio(streaming, full_duplex=False)
+    assert sends_audio(streaming, full_duplex=True)
+    assert sends_audio(replace(streaming, state=State.LISTENING), full_duplex=False)
+    assert not sends_audio(at(State.LISTENING), full_duplex=True)  # no StartUplink yet
+
+
+def test_uplink_follows_the_machine_through_a_conversation() -> None:
+    m = step(initial(0.0, T), ev.AudioReady(), 0.0, T)[0]
+    m = step(m, ev.WakeDetected("okay_nabu"), 1.0, T)[0]
+    assert m.uplink
+    m = step(m, ev.LinkUp(), 1.1, T)[0]
+    m = step(m, ev.SpeechStarted(), 1.2, T)[0]
+    m = step(m, ev.SpeechEnded(), 2.0, T)[0]
+    assert m.uplink and m.state is State.THINKING
+    m = step(m, ev.TalkPressed(), 2.5, T)[0]  # cancelled
+    assert not m.uplink
+
+
+def test_replying_and_expected_reply_are_the_machine_s_decisions() -> None:
+    """The stop word's arming, the echo hold and the link's reply deadline follow the state:
+    entering SPEAKING says SetReplying(True), leaving it SetReplying(False), entering
+    THINKING says ExpectReply, whichever transition got there."""
+    m = step(initial(0.0, T), ev.AudioReady(), 0.0, T)[0]
+    m, acts = step(m, ev.WakeDetected("okay_nabu"), 1.0, T)
+    assert ev.SetReplying(True) not in acts and ev.ExpectReply() not in acts
+    m = step(m, ev.SpeechStarted(), 1.2, T)[0]
+    m, acts = step(m, ev.SpeechEnded(), 2.0, T)
+    assert acts == [ev.ExpectReply()]
+    m, acts = step(m, ev.AudioOut(b"ab"), 2.5, T)
+    assert acts == [ev.Play(b"ab"), ev.SetReplying(True)]
+    m, acts = step(m, ev.Interrupted(), 2.7, T)
+    assert m.state is State.LISTENING and acts == [ev.FlushPlayback(), ev.SetReplying(False)]
+    m, acts = step(m, ev.AudioOut(b"cd"), 2.8, T)
+    m, acts = step(m, ev.StopSpoken("stop"), 2.9, T)
+    assert m.state is State.IDLE and ev.SetReplying(False) in acts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(list(SAMPLE_EVENTS.values())), max_size=60))
+def test_replying_is_on_exactly_while_speaking(events: list[ev.Event]) -> None:
+    m, now, replying = initial(0.0, T), 0.0, False
+    for e in events:
+        now += 1.0
+        m, acts = step(m, e, now, T)
+        for a in acts:
+            if isinstance(a, ev.SetReplying):
+                assert a.on is not replying, "SetReplying repeated"
+                replying = a.on
+        assert replying is (m.state is State.SPEAKING)
 
 
 @settings(max_examples=300, deadline=None)
@@ -196,7 +244,8 @@ def test_a_busy_server_keeps_the_conversation_open_between_replies() -> None:
     m, _ = run(m, ev.ServerBusy(True), ev.TurnComplete(), ev.PlaybackDrained(), now=3.0)
     assert m.state is State.THINKING and m.deadline == 3.0 + T.thinking_s
     m, actions = run(m, ev.AudioOut(b"second answer"))
-    assert m.state is State.SPEAKING and actions == [ev.Play(b"second answer")]
+    assert m.state is State.SPEAKING and actions == [ev.Play(b"second answer"),
+                                                   ev.SetReplying(True)]
     m, _ = run(m, ev.TurnComplete(), ev.PlaybackDrained())
     assert m.state is State.THINKING
     m, actions = run(m, ev.ServerBusy(False))

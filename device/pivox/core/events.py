@@ -199,6 +199,19 @@ class SetMute:
 
 
 @dataclass(frozen=True)
+class SetReplying:
+    """The speaker starts (or stops) playing a reply: the stop word is armed and the echo's
+    residual is held back from the model only while this is on."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class ExpectReply:
+    """The user's turn is over: an answer is due, so a silent link now means a dead one."""
+
+
+@dataclass(frozen=True)
 class ReportProblem:
     """One journal line, and status, saying what is wrong and what the speaker does about it."""
 
@@ -216,5 +229,7 @@ Action = (
     | FinishPlayback
     | PlayPrompt
     | SetMute
+    | SetReplying
+    | ExpectReply
     | ReportProblem
 )

@@ -60,6 +60,7 @@ class Machine:
     reason: str = ""  # OFFLINE/ERROR: why, for status and the journal
     error_kind: str = ""  # ERROR: "device" or "link"
     device: str = ""  # ERROR of kind "device": which one ("microphone", "speaker")
+    uplink: bool = False  # microphone audio streams to the link (StartUplink..StopUplink)
 
 
 Result = tuple[Machine, list[Action]]
@@ -450,13 +451,36 @@ def step(m: Machine, event: Event, now: float, timings: Timings) -> tuple[Machin
     handler = TRANSITIONS.get((m.state, type(event)))
     if handler is None:
         return m, []
-    return handler(m, event, now, timings)
+    nxt, actions = handler(m, event, now, timings)
+    return _follow(m, nxt, actions)
 
 
-def uplink_gated(m: Machine, full_duplex: bool) -> bool:
-    """Whether microphone audio is held back from the link in this state.
+def _follow(before: Machine, after: Machine, actions: list[Action]
+            ) -> tuple[Machine, list[Action]]:
+    """What every transition implies, decided once here rather than in each handler: the
+    uplink flag follows Start/StopUplink; entering or leaving SPEAKING arms or disarms the
+    stop word and the echo hold (SetReplying); entering THINKING means a reply is due."""
+    uplink = before.uplink
+    for a in actions:
+        if isinstance(a, ev.StartUplink):
+            uplink = True
+        elif isinstance(a, ev.StopUplink):
+            uplink = False
+    if uplink is not after.uplink:
+        after = replace(after, uplink=uplink)
+    edges: list[Action] = []
+    speaking = after.state is State.SPEAKING
+    if speaking is not (before.state is State.SPEAKING):
+        edges.append(ev.SetReplying(speaking))
+    if after.state is State.THINKING and before.state is not State.THINKING:
+        edges.append(ev.ExpectReply())
+    return after, [*actions, *edges] if edges else actions
+
+
+def sends_audio(m: Machine, full_duplex: bool) -> bool:
+    """Whether a microphone frame goes to the link now.
 
     Without a converged echo canceller the speaker would hear its own reply and interrupt
     itself, so audio to the link pauses while speaking (the wake word still barges in).
     """
-    return m.state is State.SPEAKING and not full_duplex
+    return m.uplink and not (m.state is State.SPEAKING and not full_duplex)
