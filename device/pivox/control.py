@@ -74,25 +74,33 @@ class ControlServer:
             return {"ok": False, "error": str(exc)[:200]}
 
 
+SO_PEERGROUPS = 59  # Linux 4.13+; not named in Python's socket module
+MAX_PEER_GROUPS = 256  # Python caps getsockopt's buffer at 1024 bytes of 32-bit gids
+
+
+def peer_groups(sock: socket.socket) -> tuple[int, ...]:
+    """The peer's supplementary groups, from the socket itself.
+
+    Not from /proc/PID/status: the unit's ProtectProc=invisible hides other users' processes
+    from the service. A peer in more than MAX_PEER_GROUPS groups raises OSError (ERANGE).
+    """
+    raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * MAX_PEER_GROUPS)
+    return struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
+
+
 def peer_allowed(sock: socket.socket | None) -> bool:
     """The file mode already keeps strangers out; this double-checks who connected (root,
     the service's own user, or a member of its group), in case the mode was loosened."""
     if sock is None:
         return False
     try:
-        pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
-                                                            socket.SO_PEERCRED, 12))
+        _pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                             socket.SO_PEERCRED, 12))
+        if uid in (0, os.getuid()) or gid == os.getgid():
+            return True
+        return os.getgid() in peer_groups(sock)
     except OSError:
         return False
-    if uid in (0, os.getuid()) or gid == os.getgid():
-        return True
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    groups = next((ln.split()[1:] for ln in status.splitlines() if ln.startswith("Groups:")),
-                  [])
-    return str(os.getgid()) in groups
 
 
 def request(path: str, cmd: str, timeout: float = 3.0, **args: Any) -> dict[str, Any]:
