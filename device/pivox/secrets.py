@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pivox.config import LinkConfig
+    from pivox.config import Config, LinkConfig
 
 CREDENTIAL = Path("/etc/pivox/credentials/gemini_api_key")  # what the shipped unit loads
 CREDENTIAL_NAME = "gemini_api_key"  # its name under $CREDENTIALS_DIRECTORY
@@ -88,19 +88,32 @@ def read_api_key(link: LinkConfig) -> str | None:
     return find_api_key(link).key
 
 
-def secret_values(link: LinkConfig, extra_files: tuple[str, ...] = ()) -> list[str]:
+def secret_values(link: LinkConfig, extra_files: tuple[str, ...] = (),
+                  extra_envs: tuple[str, ...] = ()) -> list[str]:
     """Every secret value this machine knows of (API keys, and any other credential files
-    named), longest first, for scrubbing whole outputs."""
+    and variables named), longest first, for scrubbing whole outputs."""
     found: set[str] = set()
     paths = [p for p, _ in _key_files(link, os.environ)] + [Path(f) for f in extra_files if f]
     for path in paths:
         key, _ = read_secret_file(path)
         if key:
             found.add(key)
-    for name in {link.api_key_env, "GEMINI_API_KEY", "GOOGLE_API_KEY", "PICOVOICE_ACCESS_KEY"}:
-        if os.environ.get(name):
+    names = {link.api_key_env, "GEMINI_API_KEY", "GOOGLE_API_KEY", "PICOVOICE_ACCESS_KEY",
+             *extra_envs}
+    for name in names:
+        if name and os.environ.get(name, "").strip():
             found.add(os.environ[name].strip())
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def config_secrets(cfg: Config | None) -> list[str]:
+    """`secret_values` for a whole config (the link's key and the wake engine's AccessKey);
+    the built-in defaults when the config would not load."""
+    if cfg is None:
+        from pivox import config as config_mod  # config imports much; only this needs it
+
+        cfg = config_mod.Config()
+    return secret_values(cfg.link, (cfg.wake.access_key_file,), (cfg.wake.access_key_env,))
 
 
 def scrub(text: str) -> str:

@@ -2,8 +2,9 @@
 
 Against a config on recorded audio and the reference server on loopback: the JSON shape,
 the wake and endpoint checks passing, the endpoint failing with a hint when nothing
-listens (exit 1), real ALSA devices metered and played through the `file` plugin, mock
-LEDs, and the API key never printed nor bundled.
+listens (exit 1), real ALSA devices metered and played through the `file` plugin,
+libasound's own errors in the check that caused them (never on stderr), mock LEDs, and the
+API key never printed nor bundled.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import alsaaudio
 import numpy as np
 import pytest
 from live import free_port, make_config
 
-from pivox import diag
+from pivox.audio.alsa import alsa_errors
+from pivox.diag import bundle
 from pivox.reference.server import ReferenceServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,6 +218,58 @@ socket = "{tmp_path / 'control.sock'}"
         assert checks[name]["hint"]
 
 
+def test_libasound_errors_land_in_the_check_and_not_on_stderr(tmp_path: Path,
+                                                               server) -> None:
+    """The default device on a card that is not there: libasound would print eight lines
+    per open to stderr; the capture and playback checks report them instead."""
+    rc = tmp_path / "asoundrc"
+    rc.write_text("defaults.pcm.card 31\ndefaults.ctl.card 31\n")  # no machine has card 31
+    config = tmp_path / "pivox.toml"
+    config.write_text(f"""
+[link]
+url = "{server.url}"
+[control]
+socket = "{tmp_path / 'control.sock'}"
+""")
+    env = clean_env(ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{rc}")
+    proc = pivox_diag(config, "--json", "--no-sound", env=env)
+    assert "ALSA lib" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1
+    checks = by_name(proc.stdout)
+    for name in ("capture", "playback"):
+        check = checks[name]
+        assert check["status"] == "fail" and check["detail"].startswith("default ("), check
+        assert "libasound: parse_card: cannot find card" in check["detail"], check
+        assert "snd_pcm_open_noupdate: Unknown PCM" in check["detail"], check
+        assert "ALSA lib" not in check["detail"] and check["hint"]
+    text = pivox_diag(config, "--no-sound", env=env)
+    assert "ALSA lib" not in text.stderr, text.stderr
+    assert re.search(r"^FAIL +capture +default .*libasound: parse_card", text.stdout, re.M)
+
+
+def test_alsa_errors_collects_on_its_thread_inside_the_block(capfd) -> None:
+    def open_missing() -> None:
+        with pytest.raises(alsaaudio.ALSAAudioError):
+            alsaaudio.PCM(alsaaudio.PCM_CAPTURE, device="pivox_no_such_pcm")
+
+    with alsa_errors() as said:
+        open_missing()
+        with alsa_errors() as inner:  # nested: the inner block has its own
+            open_missing()
+        open_missing()
+    assert said == ["snd_pcm_open_noupdate: Unknown PCM ?"] * 2
+    assert inner == ["snd_pcm_open_noupdate: Unknown PCM ?"]
+    assert "ALSA lib" not in capfd.readouterr().err
+    open_missing()  # after the block, libasound prints as before
+    assert "Unknown PCM pivox_no_such_pcm" in capfd.readouterr().err
+
+    with alsa_errors() as said:  # another thread's call is not this block's
+        other = threading.Thread(target=open_missing)
+        other.start()
+        other.join()
+    assert said == [] and "ALSA lib" not in capfd.readouterr().err
+
+
 def test_leds_are_lit_on_mock_pins(tmp_path: Path, server) -> None:
     make_config(tmp_path, server.url, extra="[leds]\nkind = \"gpio\"\npins = [17, 27]\n")
     env = clean_env(GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin")
@@ -232,7 +287,7 @@ api_key_env = "GEMINI_API_KEY"
 api_key_file = "/etc/pivox/credentials/gemini_api_key"
 access_token = "tok-123"
 """)
-    out = diag.redacted_config(str(cfg))
+    out = bundle.redacted_config(str(cfg))
     assert FILE_SECRET not in out and URL_SECRET not in out and "tok-123" not in out
     assert 'api_key_file = "/etc/pivox/credentials/gemini_api_key"' in out
     assert 'api_key_env = "GEMINI_API_KEY"' in out

@@ -4,18 +4,29 @@ Capture converts whatever the array delivers (16/44.1/48 kHz, 1-8 channels, S16_
 S32_LE or S24_3LE) to the speaker's internal 16 kHz s16 mono: one channel by index, or all
 mixed; soxr resamples. An overrun is counted and capture carries on. A missing, busy or
 vanished device raises DeviceError naming it; the capture thread decides when to retry.
+
+libasound prints its own errors ("ALSA lib confmisc.c:855:(parse_card) ...") to stderr;
+`alsa_errors()` collects them instead, so the caller can put them with the failure they
+explain.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import logging
+import re
+import threading
+from collections.abc import Iterator
 
 import alsaaudio
 import numpy as np
 import soxr
 
 from pivox.audio.base import RATE, DeviceError, frame_bytes
+
+log = logging.getLogger("pivox.audio.alsa")
 
 FORMATS = {
     "S16_LE": (alsaaudio.PCM_FORMAT_S16_LE, 2),
@@ -142,3 +153,77 @@ class AlsaSink:
 
     def close(self) -> None:
         self._pcm.close()
+
+
+# ------------------------------------------------------------------ libasound's messages
+
+# snd_lib_error_handler_t is variadic; the arguments after fmt cannot be read from ctypes,
+# so a message keeps its format with each conversion shown as "?".
+_ErrorHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_char_p)
+_CONVERSION = re.compile(r"%[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[hlLqjzt]*[a-zA-Z%]")
+_lock = threading.Lock()
+_local = threading.local()  # .sink: the list collecting this thread's messages
+_users = 0  # open alsa_errors() blocks, on any thread
+_lib: ctypes.CDLL | None = None
+
+
+def alsa_message(function: str, err: int, fmt: str) -> str:
+    """One libasound error as text: "function: message (system error)"."""
+    text = _CONVERSION.sub(lambda m: "%" if m.group() == "%%" else "?", fmt).strip()
+    if err and _lib is not None:
+        text += f" ({_lib.snd_strerror(err).decode(errors='replace')})"
+    return f"{function}: {text}" if function else text
+
+
+def _on_error(file: bytes | None, line: int, function: bytes | None, err: int,
+              fmt: bytes | None) -> None:
+    try:
+        text = alsa_message((function or b"").decode(errors="replace"), err,
+                            (fmt or b"").decode(errors="replace"))
+        sink = getattr(_local, "sink", None)
+        if sink is not None:
+            sink.append(text)
+        else:  # another thread's ALSA call while a block is open elsewhere
+            log.warning("libasound: %s", text)
+    except Exception:  # an exception must not cross back into C
+        pass
+
+
+_handler = _ErrorHandler(_on_error)  # referenced for the life of the process
+
+
+def _set_handler(on: bool) -> None:
+    global _lib
+    try:
+        if _lib is None:
+            lib = ctypes.CDLL("libasound.so.2")  # the copy pyalsaaudio has loaded
+            lib.snd_lib_error_set_handler.argtypes = [_ErrorHandler]
+            lib.snd_strerror.restype = ctypes.c_char_p
+            lib.snd_strerror.argtypes = [ctypes.c_int]
+            _lib = lib
+        _lib.snd_lib_error_set_handler(_handler if on else _ErrorHandler())  # NULL: its own
+    except (OSError, AttributeError):
+        pass  # no libasound to quiet: its messages go to stderr as before
+
+
+@contextlib.contextmanager
+def alsa_errors() -> Iterator[list[str]]:
+    """Collect libasound's error messages from ALSA calls this thread makes in the block,
+    instead of libasound printing them to stderr. Outside every block, stderr again."""
+    global _users
+    seen: list[str] = []
+    outer = getattr(_local, "sink", None)
+    with _lock:
+        if _users == 0:
+            _set_handler(True)
+        _users += 1
+    _local.sink = seen
+    try:
+        yield seen
+    finally:
+        _local.sink = outer
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                _set_handler(False)
