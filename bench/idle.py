@@ -66,8 +66,8 @@ def _engine_cpu(engine: Any, pcm16: bytes) -> float:
 def _per_keyword(pcm16: bytes) -> dict[str, Any]:
     """Each engine with one keyword and with all it ships: the front end is shared, so
     the first keyword costs far more than each further one."""
+    from pivox.core.wakeword import BUILTIN
     from pivox.wake import WakeSetupError, make_engine
-    from pivox.wake.catalog import BUILTIN
 
     audio_s = len(pcm16) / 32000
     out: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from pivox import config as config_mod
-from pivox.wake.catalog import ENGINES
+from pivox.core.wakeword import ENGINES
 
 EXIT_CONFIG = 2
 
@@ -108,8 +108,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_wake_eval(args: argparse.Namespace) -> int:
+    from pivox.core.wakeword import BUILTIN
     from pivox.wake import WakeSetupError
-    from pivox.wake.catalog import BUILTIN
     from pivox.wake.evaluate import evaluate, render
     from pivox.wake.porcupine import read_access_key
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import os
 import tomllib
 import types
 import typing
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pivox.core import wakeword
 from pivox.core.machine import Timings
 from pivox.core.models import DEFAULT_MODEL, THINKING_LEVELS, profile_for
-from pivox.wake import catalog as wake_catalog
 
 DEFAULT_PATH = Path("/etc/pivox/pivox.toml")
 GEMINI_URL = (
@@ -99,8 +100,8 @@ class WakeConfig:
     speaker talks (it ends the reply). A keyword is one the engine ships or a model file;
     `[wake.cutoffs]` sets a cutoff per keyword (by name, or by a model file's stem)."""
 
-    engine: str = _opt("micro", f"one of {', '.join(wake_catalog.ENGINES)}",
-                       _one_of(*wake_catalog.ENGINES))
+    engine: str = _opt("micro", f"one of {', '.join(wakeword.ENGINES)}",
+                       _one_of(*wakeword.ENGINES))
     keyword: str = _opt("okay_nabu", "a keyword the engine ships or a model file path")
     keywords: tuple[str, ...] = _opt((), "a list of further wake words")
     stop_keyword: str = _opt("", "empty, or a keyword heard only while speaking")
@@ -346,10 +347,10 @@ def _check_wake(wake: WakeConfig, file: str) -> None:
     if wake.stop_keyword:
         named.append(("wake.stop_keyword", wake.stop_keyword))
     for key, spec in named:
-        problem = wake_catalog.check_keyword(wake.engine, spec)
+        problem = wakeword.check_keyword(wake.engine, spec, os.path.isfile)
         if problem:
             raise ConfigError(file, key, problem, spec)
-    ids = {wake_catalog.keyword_id(spec) for _, spec in named}
+    ids = {wakeword.keyword_id(spec) for _, spec in named}
     for kw in wake.cutoffs:
         if kw not in ids:
             raise ConfigError(file, f"wake.cutoffs.{kw}", f"one of the configured keywords "

@@ -15,8 +15,8 @@ import pyopen_wakeword
 import pytest
 
 from pivox import config
+from pivox.core.wakeword import BUILTIN
 from pivox.wake import WakeSetupError, engine_for, make_engine
-from pivox.wake.catalog import BUILTIN
 from pivox.wake.porcupine import read_access_key
 
 RATE = 16000

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
+from pivox.core.wakeword import BUILTIN
 from pivox.wake import make_engine
-from pivox.wake.catalog import BUILTIN
 from pivox.wake.spotter import Spotter
 
 KEYWORDS = BUILTIN["micro"]

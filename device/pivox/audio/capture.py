@@ -24,7 +24,7 @@ from pivox.audio.levels import AcousticContext
 from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
-from pivox.wake.base import WakeEngine
+from pivox.core.wakeword import WakeEngine
 
 log = logging.getLogger("pivox.capture")
 # The reference leads its echo by DelayEstimator.target_ms (40 ms) inside a 200 ms filter:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pivox.wake.base import WakeEngine
+from pivox.core.wakeword import WakeEngine
 
 RATE = 16000
 BEFORE_S = 0.5  # the microphone's engine may decide a little before the twin does

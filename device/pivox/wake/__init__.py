@@ -1,4 +1,4 @@
-"""Wake engines behind one interface (`base.WakeEngine`), chosen by `[wake] engine`.
+"""Wake engines behind one interface (`core.wakeword.WakeEngine`), chosen by `[wake] engine`.
 
 If the chosen engine cannot start here (Porcupine without a valid AccessKey, an optional
 package not installed, a model file that will not load), the speaker falls back to the
@@ -12,8 +12,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from pivox.wake.base import Scorer, WakeEngine, WakeSetupError
-from pivox.wake.catalog import DEFAULT_ENGINE, DEFAULT_KEYWORD, ENGINES, keyword_id
+from pivox.core.wakeword import DEFAULT_ENGINE, DEFAULT_KEYWORD, ENGINES, WakeEngine, keyword_id
+from pivox.wake.base import Scorer, WakeSetupError
 from pivox.wake.spotter import Spotter
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""The interfaces every wake engine plugs into.
+"""The interfaces every wake engine plugs into (what the capture thread sees of one,
+`WakeEngine`, is in pivox.core.wakeword, so audio/ need not import wake/).
 
 An engine is split in two: a `Scorer` wraps one vendor library (its models over one shared
 audio front end) and only turns audio into per-keyword scores; the `Spotter`
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Protocol
+
+from pivox.core.wakeword import WakeEngine
+
+__all__ = ["Scorer", "WakeEngine", "WakeSetupError"]  # WakeEngine: defined in core.wakeword
 
 
 class WakeSetupError(RuntimeError):
@@ -36,25 +41,4 @@ class Scorer(Protocol):
 
     def reset(self) -> None:
         """Forget all buffered audio and model state."""
-        ...
-
-
-class WakeEngine(Protocol):
-    """Fed 16 kHz s16le mono in frames of any size; says when it heard a keyword.
-
-    Runs in the capture thread: `process` must be cheap and never block.
-    """
-
-    name: str
-    keywords: tuple[str, ...]  # wake words: heard whenever the microphone is live
-    stop_keywords: tuple[str, ...]  # heard only while `stop_armed` (the speaker talks)
-    stop_armed: bool
-    fallback_reason: str  # why the configured engine is not the one running, or ""
-
-    def process(self, pcm: bytes) -> str | None:
-        """Feed audio; return the keyword detected in it, or None."""
-        ...
-
-    def reset(self) -> None:
-        """Forget buffered audio and probabilities (after a mute)."""
         ...

@@ -18,8 +18,8 @@ from typing import Any
 
 from pivox.audio.base import RATE, DeviceError
 from pivox.audio.wavfile import read_wav
+from pivox.core.wakeword import keyword_id
 from pivox.wake import make_scorer
-from pivox.wake.catalog import keyword_id
 from pivox.wake.spotter import Spotter
 
 FRAME = 640  # 20 ms of s16le mono: the capture thread's frame

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
+from pivox.core.wakeword import builtin, keyword_id
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import builtin, keyword_id
 
 
 def _load(spec: str) -> MicroWakeWord:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
 
+from pivox.core.wakeword import builtin, keyword_id
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import builtin, keyword_id
 
 CUTOFF = 0.5  # openWakeWord's documented default threshold
 _STATE_ARRAYS = ("audio", "mels")  # OpenWakeWordFeatures' streaming state

@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from pivox.core.wakeword import builtin, is_model_file, keyword_id
 from pivox.wake.base import WakeSetupError
-from pivox.wake.catalog import builtin, is_model_file, keyword_id
 
 DEFAULT_SENSITIVITY = 0.5
 

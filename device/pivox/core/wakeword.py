@@ -1,9 +1,16 @@
-"""What each wake engine ships and which model files it takes: names only, no engine
-imported, so a config can be checked on a box without the optional engines."""
+"""What the capture thread needs of a wake engine, and what each engine ships: names only.
+
+The interface (`WakeEngine`) and the keyword catalogue live here, in the pure core, so
+that audio/ (which runs an engine) and config (which checks `[wake]`) depend on neither
+wake/ nor any engine package: a config can be checked on a box without the optional
+engines, and wake/ implements this interface rather than the other way round.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Protocol
 
 ENGINES = ("micro", "openwakeword", "porcupine")
 DEFAULT_ENGINE = "micro"
@@ -24,6 +31,27 @@ BUILTIN: dict[str, tuple[str, ...]] = {
 MODEL_SUFFIX = {"micro": ".json", "openwakeword": ".tflite", "porcupine": ".ppn"}
 
 
+class WakeEngine(Protocol):
+    """Fed 16 kHz s16le mono in frames of any size; says when it heard a keyword.
+
+    Runs in the capture thread: `process` must be cheap and never block.
+    """
+
+    name: str
+    keywords: tuple[str, ...]  # wake words: heard whenever the microphone is live
+    stop_keywords: tuple[str, ...]  # heard only while `stop_armed` (the speaker talks)
+    stop_armed: bool
+    fallback_reason: str  # why the configured engine is not the one running, or ""
+
+    def process(self, pcm: bytes) -> str | None:
+        """Feed audio; return the keyword detected in it, or None."""
+        ...
+
+    def reset(self) -> None:
+        """Forget buffered audio and probabilities (after a mute)."""
+        ...
+
+
 def is_model_file(spec: str) -> bool:
     return "/" in spec or spec.endswith(tuple(MODEL_SUFFIX.values()))
 
@@ -31,16 +59,19 @@ def is_model_file(spec: str) -> bool:
 def keyword_id(spec: str) -> str:
     """The name a keyword goes by in status, events and `[wake.cutoffs]`: a built-in
     keyword's own name, or a model file's stem (/etc/pivox/stop.json -> "stop")."""
-    return Path(spec).stem if is_model_file(spec) else spec
+    return PurePath(spec).stem if is_model_file(spec) else spec
 
 
-def check_keyword(engine: str, spec: str) -> str | None:
-    """Why `spec` cannot be a keyword of `engine`, or None if it can."""
+def check_keyword(engine: str, spec: str, is_file: Callable[[str], bool]) -> str | None:
+    """Why `spec` cannot be a keyword of `engine`, or None if it can.
+
+    `is_file` says whether a model file exists (the caller's I/O: config passes a
+    filesystem check)."""
     if is_model_file(spec):
         suffix = MODEL_SUFFIX[engine]
         if not spec.endswith(suffix):
             return f"a {suffix} model file for the {engine} engine"
-        if not Path(spec).is_file():
+        if not is_file(spec):
             return f"a {suffix} model file that exists"
         return None
     if spec not in BUILTIN[engine]:
