@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from pivox import config as config_mod
 from pivox.core.wakeword import ENGINES
@@ -45,15 +46,43 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _why_unreachable(exc: OSError, path: str) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"no control socket at {path}: is the service running? Try: systemctl status pivox"
+    if isinstance(exc, PermissionError):
+        return (f"permission denied on {path}: only root and group pivox may use it "
+                "(sudo usermod -aG pivox $USER, then log in again)")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing is listening on {path}: the daemon stopped? Try: systemctl status pivox"
+    if isinstance(exc, TimeoutError):
+        return (f"the daemon did not answer on {path} in time: it may be stuck; "
+                "try: journalctl -u pivox")
+    return f"cannot reach the daemon on {path}: {exc.strerror or exc}"
+
+
+def _ask(args: argparse.Namespace, cmd: str, **extra: Any) -> dict[str, Any] | None:
+    """One request to the daemon; None after one `pivox: ...` line on stderr saying why not."""
     from pivox.control import request
 
     path = args.socket or _load_config(args.config).control.socket
     try:
-        reply = request(path, "status")
+        reply = request(path, cmd, **extra)
     except OSError as exc:
-        print(f"pivox: the daemon is not answering on {path} ({exc.strerror or exc}); "
-              "is the service running? Try: systemctl status pivox", file=sys.stderr)
+        why = _why_unreachable(exc, path)
+    except ValueError:
+        why = f"the daemon on {path} closed the connection without a readable answer"
+    else:
+        if isinstance(reply, dict) and reply.get("ok") is True:
+            return reply
+        error = reply.get("error") if isinstance(reply, dict) else None
+        why = f"the daemon refused {cmd!r}: {' '.join(str(error or reply).split())}"
+    print(f"pivox: {why}", file=sys.stderr)
+    return None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    reply = _ask(args, "status")
+    if reply is None:
         return 1
     reply.pop("ok", None)
     if args.json:
@@ -78,18 +107,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_control(args: argparse.Namespace) -> int:
-    from pivox.control import request
-
-    path = args.socket or _load_config(args.config).control.socket
     extra = {"level": args.level} if args.command == "volume" else {}
-    try:
-        reply = request(path, args.command, **extra)
-    except OSError as exc:
-        print(f"pivox: the daemon is not answering on {path} ({exc.strerror or exc})",
-              file=sys.stderr)
-        return 1
-    if not reply.get("ok"):
-        print(f"pivox: {reply.get('error')}", file=sys.stderr)
+    reply = _ask(args, args.command, **extra)
+    if reply is None:
         return 1
     print(reply.get("state", "ok"))
     return 0

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket as sk
 import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from live import make_config, wait_for
 
+from pivox import cli
+from pivox.control import ControlServer
 from pivox.reference.server import ReferenceServer
 
 
@@ -72,6 +79,9 @@ def test_status_mute_and_bad_requests(tmp_path: Path, run_daemon) -> None:
             seen["unmute"] = await client.send("unmute")
             seen["volume_high"] = await client.send("volume", level=1.5)
             seen["volume_missing"] = await client.send("volume")
+            seen["cli_volume_high"] = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "pivox", "volume", "1.5", "--socket",
+                                 str(sock)], capture_output=True, text=True, timeout=20)
             seen["volume_ok"] = await client.send("volume", level=0.25)
             seen["volume_now"] = daemon.player.volume
             seen["garbage"] = await client.raw(b"this is not json\n")
@@ -114,6 +124,10 @@ def test_status_mute_and_bad_requests(tmp_path: Path, run_daemon) -> None:
     assert seen["volume_high"]["ok"] is False and "0.0 to 1.0" in seen["volume_high"]["error"]
     assert seen["volume_missing"]["ok"] is False
     assert seen["volume_ok"]["ok"] is True and seen["volume_now"] == 0.25
+    cli_run = seen["cli_volume_high"]  # the command line says the same, once, and fails
+    assert cli_run.returncode == 1 and cli_run.stdout == ""
+    assert cli_run.stderr.startswith("pivox: the daemon refused 'volume': ")
+    assert cli_run.stderr.count("\n") == 1 and "0.0 to 1.0" in cli_run.stderr
     assert seen["garbage"] == {"ok": False, "error": "expected one JSON object per line"}
     assert seen["not_object"]["ok"] is False
     assert seen["unknown"]["ok"] is False and "unknown command" in seen["unknown"]["error"]
@@ -181,3 +195,69 @@ def test_peer_credentials_decide_who_may_talk() -> None:
         server.close()
         os.waitpid(pid, 0)
         shutil.rmtree(where, ignore_errors=True)
+
+
+class SocketStub:
+    """A real unix socket in the shape of each way the CLI can fail to get an answer."""
+
+    def __init__(self, where: Path, kind: str) -> None:
+        self.path = where / f"{kind}.sock"
+        self._stop = threading.Event()
+        self._sock = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+        self._thread: threading.Thread | None = None
+        if kind == "missing":
+            self._sock.close()
+            return
+        self._sock.bind(str(self.path))
+        if kind == "refused":  # a stale socket file: nothing listens on it any more
+            self._sock.close()
+            return
+        self._sock.listen(4)
+        if kind == "error":  # the real server, answering {"ok": false, "error": ...}
+            self._thread = threading.Thread(target=self._serve_errors, daemon=True)
+            self._thread.start()
+        # "silent": connections wait in the backlog, never answered
+
+    def _serve_errors(self) -> None:
+        def handle(req: dict[str, Any]) -> dict[str, Any]:
+            raise ValueError(f"cannot {req['cmd']} now:\nthe microphone is gone")
+
+        server = ControlServer(str(self.path), handle)
+        self._sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                line = conn.makefile("rb").readline()
+                conn.sendall(json.dumps(server.answer(line)).encode() + b"\n")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._sock.close()
+
+
+@pytest.mark.parametrize("kind, why", [
+    ("missing", "no control socket"), ("refused", "nothing is listening"),
+    ("silent", "did not answer"), ("error", "cannot status now: the microphone is gone")])
+def test_control_commands_fail_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             kind: str, why: str) -> None:
+    """Each command exits non-zero with one `pivox: ...` line on stderr, and nothing on stdout."""
+    stub = SocketStub(tmp_path, kind)
+    try:
+        commands = [["status", "--json"], ["status"], ["mute"], ["volume", "0.5"]]
+        if kind == "silent":  # each waits out the client's timeout: two are enough
+            commands = [["status", "--json"], ["talk"]]
+        for argv in commands:
+            rc = cli.main([*argv, "--socket", str(stub.path)])
+            out, err = capsys.readouterr()
+            assert rc != 0, (argv, out, err)
+            assert out == "", (argv, out)
+            assert err.startswith("pivox: ") and err.count("\n") == 1, (argv, err)
+            want = why.replace("status", argv[0]) if kind == "error" else why
+            assert want in err, (argv, err)
+    finally:
+        stub.close()
