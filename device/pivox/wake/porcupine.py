@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pivox.core.wakeword import builtin, is_model_file, keyword_id
+from pivox.secrets import read_secret_file
 from pivox.wake.base import WakeSetupError
 
 DEFAULT_SENSITIVITY = 0.5
@@ -23,14 +24,11 @@ def read_access_key(env_name: str, file: str, env: Mapping[str, str] | None = No
     """The AccessKey from the file if one is named, else the environment variable."""
     env = os.environ if env is None else env
     if file:
-        try:
-            key = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise WakeSetupError(f"Porcupine AccessKey file {file} is unreadable "
-                                 f"({exc.strerror})") from None
-        if not key:
-            raise WakeSetupError(f"Porcupine AccessKey file {file} is empty")
-        return key
+        key, problem = read_secret_file(Path(file))  # a problem names the path, not the key
+        if key:
+            return key
+        raise WakeSetupError("Porcupine AccessKey file "
+                             + (problem or f"{file} is unreadable (No such file or directory)"))
     key = env.get(env_name, "").strip()
     if not key:
         raise WakeSetupError(f"no Porcupine AccessKey: set ${env_name} or wake.access_key_file")
