@@ -12,8 +12,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from pivox.audio.base import RATE, AudioSource, DeviceError, frame_bytes
+from pivox.audio.base import AudioSource, DeviceError
 from pivox.audio.wavfile import read_wav
+from pivox.core.formats import MIC_RATE, SAMPLE_BYTES, frame_bytes
 
 DEMO_MIC = Path(str(resources.files("pivox") / "data" / "demo_mic.wav"))
 
@@ -21,11 +22,11 @@ DEMO_MIC = Path(str(resources.files("pivox") / "data" / "demo_mic.wav"))
 def write_cycle(path: Path, gap_s: float) -> bytes:
     """The demo recording, then `gap_s` of quiet: one repetition, also written to `path`
     (the configured capture device, for the record)."""
-    cycle = read_wav(DEMO_MIC) + bytes(round(gap_s * RATE) * 2)
+    cycle = read_wav(DEMO_MIC) + bytes(round(gap_s * MIC_RATE) * SAMPLE_BYTES)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
+        w.setsampwidth(SAMPLE_BYTES)
+        w.setframerate(MIC_RATE)
         w.writeframes(cycle)
     return cycle
 

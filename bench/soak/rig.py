@@ -29,7 +29,7 @@ from bench.soak.devices import LoopingMic, Microphone, NullSink, write_cycle
 from bench.soak.faults import FaultSchedule
 from bench.soak.report import Conversations, figures, rss_mb
 from pivox import config
-from pivox.audio.base import RATE
+from pivox.core.formats import MIC_RATE, SAMPLE_BYTES
 from pivox.daemon import Daemon
 from pivox.reference.server import ReferenceServer
 
@@ -291,7 +291,7 @@ socket = "{self.tmp / 'control.sock'}"
         threading.excepthook = self._thread_exception
         seconds = self.minutes * 60
         cycle = write_cycle(self.tmp / "mic.wav", self.gap_s)
-        self.cycle_s = len(cycle) / (2 * RATE)
+        self.cycle_s = len(cycle) / (SAMPLE_BYTES * MIC_RATE)
         cfg = self.config()
         self.rss_before = rss_mb()
         await self.start_server()

@@ -7,9 +7,10 @@ import logging
 import socket
 from collections.abc import Callable
 
-from pivox.audio.base import RATE, AudioSink, AudioSource
+from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.echo import EchoReference, SpeexEcho
 from pivox.config import Config
+from pivox.core.formats import MIC_RATE as RATE
 from pivox.link import codec as lc
 from pivox.link import tools
 

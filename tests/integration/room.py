@@ -17,7 +17,8 @@ from collections import deque
 import numpy as np
 import soxr
 
-from pivox.audio.base import RATE, frame_bytes
+from pivox.core.formats import MIC_RATE as RATE
+from pivox.core.formats import frame_bytes
 from pivox.reference.room import room_ir
 
 SPK_RATE = 48000

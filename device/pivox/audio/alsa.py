@@ -24,7 +24,9 @@ import alsaaudio
 import numpy as np
 import soxr
 
-from pivox.audio.base import RATE, DeviceError, frame_bytes
+from pivox.audio.base import DeviceError
+from pivox.core.formats import MIC_RATE as RATE
+from pivox.core.formats import frame_bytes
 
 log = logging.getLogger("pivox.audio.alsa")
 

@@ -1,19 +1,13 @@
 """What the capture and playback threads need from a device, whatever the device is.
 
 Implementations: ALSA (`alsa.py`), WAV files (`wavfile.py`). The threads own the
-device objects; nothing else touches them.
+device objects; nothing else touches them. The formats they carry (16 kHz s16le mono from
+a source, frame sizes) are defined in pivox.core.formats.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-
-RATE = 16000  # the speaker's internal rate: 16 kHz, s16le, mono
-SAMPLE_BYTES = 2
-
-
-def frame_bytes(frame_ms: int, rate: int = RATE) -> int:
-    return rate * frame_ms // 1000 * SAMPLE_BYTES
 
 
 class DeviceError(OSError):

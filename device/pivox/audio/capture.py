@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pivox.audio.base import RATE, AudioSource, DeviceError
+from pivox.audio.base import AudioSource, DeviceError
 from pivox.audio.doubletalk import DoubleTalk, energy
 from pivox.audio.echo import REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
@@ -24,6 +24,7 @@ from pivox.audio.levels import AcousticContext
 from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
+from pivox.core.formats import FRAME_MS, MIC_RATE
 from pivox.core.wakeword import WakeEngine
 
 log = logging.getLogger("pivox.capture")
@@ -150,10 +151,10 @@ class Capture:
         n = len(pcm) // 2
         # Frames arrive in bursts; their audio is contiguous. Lay them end to end on the
         # clock, re-anchoring only on a real jump, as the playback side does.
-        start = now - n / RATE
+        start = now - n / MIC_RATE
         if self._mic_next is not None and abs(start - self._mic_next) < REANCHOR_S:
             start = self._mic_next + 0.01 * (start - self._mic_next)
-        self._mic_next = start + n / RATE
+        self._mic_next = start + n / MIC_RATE
         ref = self._echo_ref.read(start, n)
         self._align(pcm, ref)
         out = self._echo.process(pcm, ref)
@@ -211,7 +212,7 @@ class Capture:
         speaking = False
         # pymicro-vad decides nothing for its first ~0.8 s: keep recent audio to prime it
         # with, so speech right after the wake word is heard on time.
-        recent: deque[bytes] = deque(maxlen=max(1, int(0.8 * RATE * 2) // 640))
+        recent: deque[bytes] = deque(maxlen=800 // FRAME_MS)  # frames
         prev: float | None = None
         while not self._stop.is_set():
             pcm = source.read()

@@ -17,7 +17,9 @@ from importlib import resources
 
 import numpy as np
 
-RATE = 24000
+from pivox.core.formats import MODEL_RATE
+
+RATE = MODEL_RATE  # played as the model's replies are
 PROMPTS = ("offline", "apology", "error", "mute", "unmute")
 EARCONS = ("wake", "done")
 

@@ -21,8 +21,9 @@ from collections import deque
 
 import numpy as np
 
-RATE = 16000
-STEP = 320  # 20 ms: the canceller's frame (speex converges faster on 20 ms than on 10)
+from pivox.core.formats import FRAME_SAMPLES, MIC_RATE
+
+STEP = FRAME_SAMPLES  # 20 ms: the canceller's frame (speex converges faster on 20 ms than on 10)
 REANCHOR_S = 0.03  # a playback timeline jump larger than this is real, not jitter
 _ECHO_SET_SAMPLING_RATE = 24
 _PP_SET_DENOISE = 0
@@ -65,10 +66,10 @@ class SpeexEcho:
                  ) -> None:
         self._lib = lib = _load()
         self.frame = self.latency = frame
-        self._echo = lib.speex_echo_state_init(frame, RATE * tail_ms // 1000)
-        rate = ctypes.c_int(RATE)
+        self._echo = lib.speex_echo_state_init(frame, MIC_RATE * tail_ms // 1000)
+        rate = ctypes.c_int(MIC_RATE)
         lib.speex_echo_ctl(self._echo, _ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
-        self._pre = lib.speex_preprocess_state_init(frame, RATE)
+        self._pre = lib.speex_preprocess_state_init(frame, MIC_RATE)
         lib.speex_preprocess_ctl(self._pre, _PP_SET_ECHO_STATE, self._echo)
         # speex applies residual-echo suppression through its denoiser's gain, so the
         # denoiser always runs; without `denoise` it may take away at most 3 dB of noise.
@@ -148,10 +149,10 @@ class EchoReference:
         with self._lock:
             if self._next_at is not None and abs(heard_at - self._next_at) < REANCHOR_S:
                 heard_at = self._next_at + 0.01 * (heard_at - self._next_at)
-            self._next_at = heard_at + len(pcm16k) / RATE
+            self._next_at = heard_at + len(pcm16k) / MIC_RATE
             self._chunks.append((heard_at, pcm16k))
             if pcm16k.any():
-                self.last_sound_at = heard_at + len(pcm16k) / RATE
+                self.last_sound_at = heard_at + len(pcm16k) / MIC_RATE
             while self._chunks and self._chunks[0][0] < heard_at - self._keep:
                 self._chunks.popleft()
 
@@ -161,7 +162,7 @@ class EchoReference:
         out = np.zeros(n, dtype=np.int16)
         with self._lock:
             for at, samples in self._chunks:
-                off = round((at - start) * RATE)  # where this chunk lands in `out`
+                off = round((at - start) * MIC_RATE)  # where this chunk lands in `out`
                 if off >= n or off + len(samples) <= 0:
                     continue
                 a, b = max(0, off), min(n, off + len(samples))
@@ -189,8 +190,8 @@ class DelayEstimator:
 
     def __init__(self, window_s: float = 1.0, max_lag_ms: int = 400, target_ms: int = 40,
                  min_peak: float = 8.0) -> None:
-        self._n = int(window_s * RATE)
-        self._max_lag = max_lag_ms * RATE // 1000
+        self._n = int(window_s * MIC_RATE)
+        self._max_lag = max_lag_ms * MIC_RATE // 1000
         self.target_ms = target_ms
         self._min_peak = min_peak
         self._mic: deque[np.ndarray] = deque()
@@ -228,7 +229,7 @@ class DelayEstimator:
         best = int(np.argmax(lags))
         if lags[best] < self._min_peak * float(np.sqrt(np.mean(lags**2))):
             return None
-        return float(lag_axis[best]) * 1000 / RATE
+        return float(lag_axis[best]) * 1000 / MIC_RATE
 
     def correction_s(self) -> float | None:
         """Seconds to add to the reference's shift, or None if the room gave no clear answer

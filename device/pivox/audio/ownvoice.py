@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pivox.core.formats import MIC_RATE
 from pivox.core.wakeword import WakeEngine
 
-RATE = 16000
 BEFORE_S = 0.5  # the microphone's engine may decide a little before the twin does
 AFTER_S = 1.5  # echo delay, device buffers and the two engines' timing differences
 
@@ -26,7 +26,7 @@ class OwnVoice:
     def hear(self, pcm16k: np.ndarray, heard_at: float) -> None:
         """What the speaker plays from `heard_at` on, as 16 kHz s16."""
         if self._engine.process(pcm16k.tobytes()):
-            self.said_at = heard_at + len(pcm16k) / RATE
+            self.said_at = heard_at + len(pcm16k) / MIC_RATE
             self.said += 1
 
     def explains(self, now: float) -> bool:

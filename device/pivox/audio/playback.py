@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import soxr
 
-from pivox.audio.base import RATE as ECHO_RATE
 from pivox.audio.base import AudioSink, DeviceError
 from pivox.audio.echo import EchoReference
 from pivox.audio.ownvoice import OwnVoice
+from pivox.core.formats import MIC_RATE as ECHO_RATE
+from pivox.core.formats import MODEL_RATE as REPLY_RATE
 
 log = logging.getLogger("pivox.playback")
-REPLY_RATE = 24000
 FADE_S = 0.003  # ramps at the edges of a gap
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pymicro_vad import MicroVad
 
-STEP_BYTES = 320  # 10 ms at 16 kHz s16
+from pivox.core.formats import frame_bytes
+
+STEP_BYTES = frame_bytes(10)  # 10 ms of microphone audio
 
 
 class SpeechDetector:

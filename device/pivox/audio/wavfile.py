@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from pivox.audio.base import RATE, DeviceError, frame_bytes
+from pivox.audio.base import DeviceError
+from pivox.core.formats import MIC_RATE as RATE
+from pivox.core.formats import frame_bytes
 
 _PCM = {1: "u1", 2: "<i2", 4: "<i4"}  # sample width -> dtype (8-bit WAV is unsigned)
 _FLOAT = {4: "<f4", 8: "<f8"}

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pivox.core import events as ev
+from pivox.core.formats import MIC_MIME as INPUT_MIME
+from pivox.core.formats import MODEL_RATE as OUTPUT_RATE
 from pivox.core.models import ModelProfile
 from pivox.link.base import FunctionCall, ToolCall, ToolCallCancelled, Transcript
 
-INPUT_RATE = 16000
-OUTPUT_RATE = 24000
-INPUT_MIME = f"audio/pcm;rate={INPUT_RATE}"
 # Keys whose values are user data (tool arguments and results): never re-cased.
 OPAQUE_KEYS = frozenset({"args", "response", "parameters", "properties"})
 

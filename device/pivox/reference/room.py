@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-RATE = 16000
+from pivox.core.formats import MIC_RATE
 
 
 def room_ir(delay_s: float, rng: np.random.Generator, rt60_s: float = 0.25) -> np.ndarray:
-    d = int(delay_s * RATE)
-    n = int(rt60_s * RATE)
+    d = int(delay_s * MIC_RATE)
+    n = int(rt60_s * MIC_RATE)
     ir = np.zeros(d + n + 200)
     ir[d] = 0.3
     for _ in range(6):

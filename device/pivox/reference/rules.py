@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pivox.core.formats import MIC_MIME, MIC_RATE
 from pivox.core.models import THINKING_LEVELS, ModelProfile, bare_name, profile_for
 from pivox.link.codec import b64decode_any
 
@@ -34,7 +35,6 @@ SENSITIVITY = {
 }
 BEHAVIORS = ("UNSPECIFIED", "BLOCKING", "NON_BLOCKING")
 SCHEDULING = ("SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT")
-INPUT_RATE = 16000
 
 
 class ProtocolError(Exception):
@@ -177,7 +177,7 @@ def message_kind(msg: dict[str, Any]) -> str:
 def realtime_kind(body: Any) -> str:
     """The one input a `realtimeInput` carries. Raises ProtocolError for zero or several."""
     body = _obj(body, "realtimeInput")
-    kinds = [k for k in body if k in REALTIME_KINDS]
+    kinds: list[str] = [k for k in body if k in REALTIME_KINDS]
     if len(body) != 1 or len(kinds) != 1:
         got = ", ".join(sorted(body)) or "nothing"
         raise ProtocolError(INVALID, f"realtimeInput must carry exactly one input; got {got}")
@@ -189,10 +189,10 @@ def decode_audio(blob: Any, where: str) -> tuple[bytes, int]:
     blob = _obj(blob, where)
     mime = blob.get("mimeType")
     if not isinstance(mime, str) or not mime.startswith("audio/pcm"):
-        raise ProtocolError(INVALID, f"{where}.mimeType: expected audio/pcm;rate=16000, "
+        raise ProtocolError(INVALID, f"{where}.mimeType: expected {MIC_MIME}, "
                                      f"got {mime!r}")
     m = re.search(r"rate=(\d+)", mime)
-    rate = int(m.group(1)) if m else INPUT_RATE
+    rate = int(m.group(1)) if m else MIC_RATE
     if not 8000 <= rate <= 48000:
         raise ProtocolError(INVALID, f"{where}.mimeType: unsupported rate {rate}")
     try:

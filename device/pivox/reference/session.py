@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from pivox.audio.vad import STEP_BYTES, SpeechDetector
 from pivox.audio.wavfile import read_wav
+from pivox.core.formats import MIC_RATE, MODEL_MIME, MODEL_RATE, SAMPLE_BYTES, frame_bytes
 from pivox.core.models import GEMINI_31
 from pivox.link.codec import b64encode, parse_frame
 from pivox.reference import rules
@@ -40,10 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("pivox.reference")
 
 VOICES = Path(__file__).with_name("voices")
-OUTPUT_RATE = 24000
-OUTPUT_MIME = f"audio/pcm;rate={OUTPUT_RATE}"
 CHUNK_MS = 40
-CHUNK_BYTES = OUTPUT_RATE * 2 * CHUNK_MS // 1000
+CHUNK_BYTES = frame_bytes(CHUNK_MS, MODEL_RATE)
 TOKENS_PER_AUDIO_S = 32  # Gemini's rate for audio; usage figures are approximate
 
 
@@ -55,7 +54,7 @@ class Reply:
 
     @property
     def duration_s(self) -> float:
-        return len(self.pcm) / (OUTPUT_RATE * 2)
+        return len(self.pcm) / (MODEL_RATE * SAMPLE_BYTES)
 
 
 def load_replies(reply_dir: str | Path | None = None) -> list[Reply]:
@@ -69,7 +68,7 @@ def load_replies(reply_dir: str | Path | None = None) -> list[Reply]:
         entries = json.loads(manifest.read_text(encoding="utf-8"))["replies"]
     else:
         entries = [{"file": p.name, "text": ""} for p in sorted(folder.glob("*.wav"))]
-    replies = [Reply(e["file"], e.get("text", ""), read_wav(folder / e["file"], OUTPUT_RATE))
+    replies = [Reply(e["file"], e.get("text", ""), read_wav(folder / e["file"], MODEL_RATE))
                for e in entries]
     if not replies:
         raise ValueError(f"{folder}: no reply WAV files")
@@ -190,14 +189,14 @@ class ServerSession:
     async def _audio(self, pcm: bytes, rate: int) -> None:
         assert self.cfg is not None
         self.server.stats.audio_bytes_in += len(pcm)
-        if rate != rules.INPUT_RATE:
+        if rate != MIC_RATE:
             stream = self._resamplers.get(rate)
             if stream is None:
                 stream = self._resamplers[rate] = soxr.ResampleStream(
-                    rate, rules.INPUT_RATE, 1, dtype="int16")
+                    rate, MIC_RATE, 1, dtype="int16")
             pcm = stream.resample_chunk(np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2")).tobytes()
         self.samples_in += len(pcm) // 2
-        self.prompt_tokens += round(len(pcm) / 2 / rules.INPUT_RATE * TOKENS_PER_AUDIO_S)
+        self.prompt_tokens += round(len(pcm) / SAMPLE_BYTES / MIC_RATE * TOKENS_PER_AUDIO_S)
         if not self.cfg.automatic_activity:
             return
         # 10 ms at a time, so that a start and an end inside one long chunk both count.
@@ -211,7 +210,7 @@ class ServerSession:
     # -- turns
     async def _speech_started(self) -> None:
         assert self.cfg is not None
-        log.debug("speech started at %.2f s of audio", self.samples_in / rules.INPUT_RATE)
+        log.debug("speech started at %.2f s of audio", self.samples_in / MIC_RATE)
         if self.reply_phase in ("streaming", "holding") and self.cfg.interrupts:
             await self._interrupt()
 
@@ -219,7 +218,7 @@ class ServerSession:
         self.turns += 1
         self.server.stats.turns += 1
         log.info("turn %d ended (%s) at %.2f s of audio", self.turns, why,
-                 self.samples_in / rules.INPUT_RATE)
+                 self.samples_in / MIC_RATE)
         self._answer()
 
     async def _client_turn(self) -> None:
@@ -307,7 +306,7 @@ class ServerSession:
             await asyncio.sleep(max(0.0, started + k * step - loop.time()))
             group = chunks[k : k + per_frame]
             content: dict[str, Any] = {"modelTurn": {"parts": [
-                {"inlineData": {"mimeType": OUTPUT_MIME, "data": b64encode(c)}} for c in group]}}
+                {"inlineData": {"mimeType": MODEL_MIME, "data": b64encode(c)}} for c in group]}}
             transcript = None
             if cfg.output_transcription and words:
                 upto = math.ceil(len(words) * (k + len(group)) / len(chunks))

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pivox.audio.base import RATE, DeviceError
+from pivox.audio.base import DeviceError
 from pivox.audio.wavfile import read_wav
+from pivox.core.formats import FRAME_BYTES, MIC_RATE, SAMPLE_BYTES
 from pivox.core.wakeword import keyword_id
 from pivox.wake import make_scorer
 from pivox.wake.spotter import Spotter
 
-FRAME = 640  # 20 ms of s16le mono: the capture thread's frame
+FRAME = FRAME_BYTES  # the capture thread's frame
 
 
 @dataclass
@@ -128,9 +129,9 @@ def evaluate(root: Path, engine: str, keywords: Sequence[str], cutoff: float = 0
             scores = list(scorer.scores(chunk))
             for kw, spotter in spotters.items():
                 if spotter.observe(len(chunk) // 2, scores):
-                    heard[kw].append((kw, round((i + len(chunk)) / 2 / RATE, 2)))
+                    heard[kw].append((kw, round((i + len(chunk)) / SAMPLE_BYTES / MIC_RATE, 2)))
         cpu += time.process_time() - t0
-        seconds = len(pcm) / 2 / RATE
+        seconds = len(pcm) / SAMPLE_BYTES / MIC_RATE
         audio += seconds
         for kw in mine:
             reports[kw].files.append(FileResult(name, kinds[kw][path], seconds, heard[kw]))

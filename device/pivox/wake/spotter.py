@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pivox.audio.base import RATE
+from pivox.core.formats import MIC_RATE
 from pivox.wake.base import Scorer
 
 
@@ -37,7 +37,7 @@ class Spotter:
         self.cutoffs = {k: (cutoffs or {}).get(k) or cutoff or scorer.default_cutoff(k)
                         for k in (*self.keywords, *self.stop_keywords)}
         self.refractory_s = refractory_s
-        self._refractory = round(refractory_s * RATE)
+        self._refractory = round(refractory_s * MIC_RATE)
         self._samples = 0  # audio fed so far: the spotter's own clock
         self._quiet_until = 0  # sample count before which detections are ignored
         self.detections = 0
@@ -53,7 +53,7 @@ class Spotter:
     @property
     def audio_s(self) -> float:
         """Seconds of audio processed, the time base of the refractory period."""
-        return self._samples / RATE
+        return self._samples / MIC_RATE
 
     def process(self, pcm: bytes) -> str | None:
         """Feed audio; return a keyword once per utterance, else None."""
