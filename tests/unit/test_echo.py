@@ -4,6 +4,11 @@ timeline and the double-talk gate. Floors here are looser than the benchmark's f
 
 from __future__ import annotations
 
+import ctypes.util
+import gc
+import sys
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -56,6 +61,23 @@ def test_the_users_voice_survives_the_canceller(far: np.ndarray) -> None:
     out = np.frombuffer(aec.process(s16(echo + near), s16(far)), dtype=np.int16)
     got = out[4 * RATE + aec.latency : 4 * RATE + aec.latency + len(user)].astype(np.float64)
     assert np.corrcoef(got, user[: len(got)])[0, 1] > 0.85
+
+
+def test_a_canceller_whose_library_is_missing_fails_once_and_quietly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The constructor's OSError is the whole story: collecting the half-built object
+    must not print "Exception ignored in: SpeexEcho.__del__"."""
+    ignored: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libspeexdsp-absent.so.9")
+    try:
+        SpeexEcho()
+    except OSError as exc:
+        assert "libspeexdsp is not installed" in str(exc)
+    else:
+        pytest.fail("SpeexEcho started without its library")
+    gc.collect()
+    assert [f"{u.exc_type.__name__}: {u.exc_value}" for u in ignored] == []
 
 
 def test_the_canceller_refuses_part_of_a_frame() -> None:

@@ -42,3 +42,10 @@ def test_clipping_is_counted() -> None:
     x[5:7] = -32768
     ctx.update(x.tobytes(), speaking=False)
     assert ctx.snapshot()["clipped_samples"] == 7
+
+
+def test_a_frame_held_at_negative_full_scale_is_clipped() -> None:
+    """np.abs(-32768) is -32768 in int16: the peak test must not wrap."""
+    ctx = AcousticContext()
+    ctx.update(np.full(320, -32768, dtype="<i2").tobytes(), speaking=False)
+    assert ctx.snapshot()["clipped_samples"] == 320

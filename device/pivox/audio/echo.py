@@ -64,6 +64,7 @@ class SpeexEcho:
     def __init__(self, tail_ms: int = 200, denoise: bool = False, agc: bool = False,
                  suppress_db: int = -60, suppress_active_db: int = -40, frame: int = STEP
                  ) -> None:
+        self._echo = self._pre = None  # so a failed load leaves nothing for close() to free
         self._lib = lib = _load()
         self.frame = self.latency = frame
         self._echo = lib.speex_echo_state_init(frame, MIC_RATE * tail_ms // 1000)

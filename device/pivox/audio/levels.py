@@ -24,8 +24,8 @@ class AcousticContext:
 
     def update(self, pcm: bytes, speaking: bool) -> None:
         x = np.frombuffer(pcm, dtype=np.int16)
-        peak = int(np.abs(x).max()) if len(x) else 0
-        if peak >= 32767:
+        # Not np.abs(x).max(): in int16, abs(-32768) wraps to -32768 and hides the clip.
+        if len(x) and (int(x.max()) >= 32767 or int(x.min()) <= -32768):
             self.clipped += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
         xf = x.astype(np.float32)
         rms = math.sqrt(float(np.dot(xf, xf)) / max(1, len(x))) / 32768.0
