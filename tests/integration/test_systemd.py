@@ -20,10 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +108,6 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def notify() -> Iterator[NotifySocket]:
-    short = Path(tempfile.mkdtemp(prefix="pvx"))  # AF_UNIX paths are limited to 107 bytes
-    sock = NotifySocket(short / "notify")
-    yield sock
-    sock.close()
-    shutil.rmtree(short, ignore_errors=True)
 
 
 def start_daemon(config: Path, notify: NotifySocket, log: Path,

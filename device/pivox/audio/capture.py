@@ -1,8 +1,12 @@
 """The capture thread: microphone -> privacy gate -> wake engine -> speech detector -> loop.
 
 It never waits on the network: frames go to the loop through a bounded hand-off that drops
-the oldest when the loop is behind. A device failure is reported once, then the device is
-reopened on a slow timer until it comes back, without restarting the daemon.
+the oldest when the loop is behind; events (wake word, speech edges, device failures) go
+through a channel that never drops. A device failure is reported once, then the device is
+reopened on a slow timer until it comes back, without restarting the daemon. The thread
+beats a heartbeat on every frame and every retry, so the supervisor can tell a missing
+device (still beating) from a wedged read (silent); an unexpected exception is handed to
+`on_died` instead of vanishing with the thread.
 """
 
 from __future__ import annotations
@@ -38,26 +42,56 @@ STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as 
 
 @dataclass(frozen=True)
 class Captured:
-    """One frame, or one event, from the capture thread. `t` is when the frame completed."""
+    """One microphone frame for the loop. `t` is when the frame completed."""
 
     t: float
-    pcm: bytes = b""
-    event: ev.Event | None = None
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class CaptureSnapshot:
+    device: str
+    frames: int
+    overruns: int
+    muted: bool
+    muted_frames: int
+    heartbeat: float  # monotonic time of the thread's last frame or device retry
+    last_frame_at: float
+    failed: bool  # the device is missing; the thread retries it
+    wake_count: int
+    last_wake: tuple[str, float] | None
+    own_voice_ignored: int
+    echo_cancelling: bool
+    echo_converged: bool
+    erle_db: float
+    echo_held_frames: int
+    talked_over: int
+    quiet_room: bool
+    room: dict[str, float | int]
 
 
 class Capture:
     def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
-                 out: Handoff[Captured], retry_s: float = 2.0,
+                 out: Handoff[Captured], events: Callable[[ev.Event], None],
+                 retry_s: float = 2.0,
                  speech: SpeechDetector | None = None, preroll_frames: int = 25,
                  echo: SpeexEcho | None = None, echo_ref: EchoReference | None = None,
-                 own_voice: OwnVoice | None = None, hold_residual: bool = True) -> None:
+                 own_voice: OwnVoice | None = None, hold_residual: bool = True,
+                 on_died: Callable[[BaseException], None] | None = None,
+                 fault: Callable[[], None] | None = None) -> None:
         self._open_source = open_source
         self._wake = wake
         self._out = out
+        self._events = events
+        self._on_died = on_died
+        self._fault = fault  # a debug hook that may raise or block here (tests only)
+        self.heartbeat = time.monotonic()
+        self._failed = False
         self._retry_s = retry_s
         self._speech = speech or SpeechDetector()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pivox-capture", daemon=True)
+        self._thread = threading.Thread(target=self._guarded, name="pivox-capture",
+                                        daemon=True)
         self.muted = False  # set from the loop; read here (a bool store is atomic)
         # While idle, frames stay here in the pre-roll ring and never wake the loop; a
         # conversation takes the ring and then receives every frame (see start_streaming).
@@ -83,7 +117,7 @@ class Capture:
         self.doubletalk = DoubleTalk()
         self.echo_held = 0  # frames of residual echo the model was sent silence for
         self._user_over_echo = True  # this frame may go to the model
-        self.replying = False  # set by the daemon while the speaker plays a reply
+        self.replying = False  # the machine's SetReplying: the speaker plays a reply
         self._hold_residual = hold_residual  # off: the model hears everything (full duplex)
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
@@ -118,28 +152,62 @@ class Capture:
         self._stop.set()
         self._thread.join(timeout=2)
 
+    @property
+    def may_talk_over(self) -> bool:
+        """The canceller has converged, or the room gives no echo back: the microphone may
+        stream to the model while the speaker talks."""
+        return self.echo_converged or self.doubletalk.quiet_room
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def snapshot(self) -> CaptureSnapshot:
+        return CaptureSnapshot(
+            device=self.device, frames=self.frames, overruns=self.overruns, muted=self.muted,
+            muted_frames=self.muted_frames, heartbeat=self.heartbeat,
+            last_frame_at=self.last_frame_at, failed=self._failed, wake_count=self.wake_count,
+            last_wake=self.last_wake, own_voice_ignored=self.own_voice_ignored,
+            echo_cancelling=self.has_echo, echo_converged=self.echo_converged,
+            erle_db=float(self.erle_db), echo_held_frames=self.echo_held,
+            talked_over=self.doubletalk.opened, quiet_room=self.doubletalk.quiet_room,
+            room=dict(self.acoustic.snapshot()))
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # the supervisor decides; the thread only reports
+            if self._on_died is None:
+                raise
+            self._on_died(exc)
+
+    def _retry_wait(self) -> None:
+        """Sleep until the next reopen, beating so a missing device is not a wedge."""
+        end = time.monotonic() + self._retry_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.heartbeat = time.monotonic()
+            self._stop.wait(min(0.5, self._retry_s))
+
     def _run(self) -> None:
-        failed = False
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
             try:
                 source = self._open_source()
             except DeviceError as exc:
-                if not failed:
-                    self._out.put(Captured(time.monotonic(), event=ev.DeviceFailed(
-                        "microphone", str(exc))))
-                    failed = True
-                self._stop.wait(self._retry_s)
+                if not self._failed:
+                    self._events(ev.DeviceFailed("microphone", str(exc)))
+                    self._failed = True
+                self._retry_wait()
                 continue
             self.device = source.name
-            failed = False
-            self._out.put(Captured(time.monotonic(), event=ev.AudioReady()))
+            self._failed = False
+            self._events(ev.AudioReady())
             try:
                 self._stream(source)
             except DeviceError as exc:
-                self._out.put(Captured(time.monotonic(), event=ev.DeviceFailed(
-                    "microphone", str(exc))))
-                failed = True
-                self._stop.wait(self._retry_s)
+                self._events(ev.DeviceFailed("microphone", str(exc)))
+                self._failed = True
+                self._retry_wait()
             finally:
                 source.close()
 
@@ -215,8 +283,11 @@ class Capture:
         recent: deque[bytes] = deque(maxlen=800 // FRAME_MS)  # frames
         prev: float | None = None
         while not self._stop.is_set():
+            if self._fault is not None:
+                self._fault()
             pcm = source.read()
             now = time.monotonic()
+            self.heartbeat = now
             if prev is not None and now - prev > STALL_S:  # stalled past any device buffer
                 self._stalls += 1
                 log.warning("capture stalled for %.0f ms on %s (overrun %d); carrying on",
@@ -246,7 +317,7 @@ class Capture:
                 self.wake_count += 1
                 event = (ev.StopSpoken(keyword) if keyword in self._wake.stop_keywords
                          else ev.WakeDetected(keyword))
-                self._out.put(Captured(now, event=event))
+                self._events(event)
             # What the model hears during a reply: the canceller's residual is replaced by
             # silence unless the user is talking over it (see DoubleTalk); the wake engine
             # heard it all. Earcons are not held back: the user's first words follow them.
@@ -264,15 +335,15 @@ class Capture:
                     self._speech.settle()
                 edge = self._speech.process(up)
                 if edge == "start":
-                    self._out.put(Captured(now, event=ev.SpeechStarted()))
+                    self._events(ev.SpeechStarted())
                 elif edge == "end":
-                    self._out.put(Captured(now, event=ev.SpeechEnded()))
+                    self._events(ev.SpeechEnded())
                 speaking = True
             elif speaking:
                 speaking = False
             recent.append(up)
             with self._lock:
                 if self._streaming:
-                    self._out.put(Captured(now, pcm=up))
+                    self._out.put(Captured(now, up))
                 else:
                     self._preroll.append(up)

@@ -1,7 +1,10 @@
-"""Bounded hand-off from an audio thread to the asyncio loop.
+"""Hand-offs from the audio threads to the asyncio loop: lossy for audio, lossless for events.
 
-The producer never waits: when the loop falls behind, the oldest item is dropped and
-counted (status shows the count). The consumer awaits items on the loop.
+Audio frames go through `Handoff`: the producer never waits; when the loop falls behind,
+the oldest frame is dropped and counted (status shows the count), because a late frame is
+worth less than a current one. Control events (a wake word, the end of speech, a device
+that failed) go through `EventChannel`, which never drops: they are few, and a machine
+that misses one is stuck in the wrong state.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -18,7 +23,7 @@ T = TypeVar("T")
 class Handoff(Generic[T]):
     def __init__(self, loop: asyncio.AbstractEventLoop, maxlen: int) -> None:
         self._loop = loop
-        self._items: deque[T] = deque()
+        self._items: deque[tuple[float, T]] = deque()
         self._maxlen = maxlen
         self._lock = threading.Lock()
         self._ready = asyncio.Event()
@@ -30,7 +35,7 @@ class Handoff(Generic[T]):
             if len(self._items) >= self._maxlen:
                 self._items.popleft()
                 self.dropped += 1
-            self._items.append(item)
+            self._items.append((time.monotonic(), item))
             wake = len(self._items) == 1
         if wake:
             with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
@@ -41,9 +46,30 @@ class Handoff(Generic[T]):
         while True:
             with self._lock:
                 if self._items:
-                    return self._items.popleft()
+                    return self._items.popleft()[1]
                 self._ready.clear()
             await self._ready.wait()
 
+    def oldest_age(self, now: float) -> float:
+        """How long the oldest waiting item has waited (0 when empty): a consumer that has
+        stopped consuming shows here, whatever it is waiting on."""
+        with self._lock:
+            return now - self._items[0][0] if self._items else 0.0
+
     def __len__(self) -> int:
         return len(self._items)
+
+
+class EventChannel(Generic[T]):
+    """Events from any thread, delivered on the loop in order, none ever dropped."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[T], None]) -> None:
+        self._loop = loop
+        self._deliver = deliver
+        self.posted = 0
+
+    def put(self, event: T) -> None:
+        """Any thread. Never blocks, never drops while the loop runs."""
+        self.posted += 1
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            self._loop.call_soon_threadsafe(self._deliver, event)

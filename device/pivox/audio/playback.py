@@ -3,7 +3,10 @@
 Reply audio (24 kHz) and prompts are resampled once with soxr to the device rate and
 queued as labelled segments. The thread keeps the device fed with silence between replies
 (no start/stop pops on I2S amplifiers), starts a reply once `jitter_ms` is buffered (or the
-turn is known complete), and on `flush` drops everything within one period.
+turn is known complete), and on `flush` drops everything within one period. It beats a
+heartbeat on every period written and every retry of a missing device, so the supervisor
+can tell a missing speaker (still beating) from a wedged write (silent); an unexpected
+exception goes to `on_died` instead of vanishing with the thread.
 """
 
 from __future__ import annotations
@@ -46,6 +49,19 @@ class PlaybackStats:
     last_drop_at: float | None = None  # monotonic time the device buffer was last dropped
 
 
+@dataclass(frozen=True)
+class PlaybackSnapshot:
+    device: str
+    volume: float
+    level: float
+    underruns: int
+    flushes: int
+    buffered_ms: float
+    heartbeat: float  # monotonic time of the last period written or device retry
+    failed: bool  # the speaker is missing; the thread retries it
+    reply_samples: int
+
+
 class Player:
     def __init__(self, open_sink: Callable[[], AudioSink], rate: int = 48000,
                  volume: float = 0.8, jitter_ms: int = 60,
@@ -53,7 +69,9 @@ class Player:
                  on_failed: Callable[[str], None] | None = None,
                  on_recovered: Callable[[], None] | None = None,
                  echo_ref: EchoReference | None = None, retry_s: float = 2.0,
-                 own_voice: OwnVoice | None = None) -> None:
+                 own_voice: OwnVoice | None = None,
+                 on_died: Callable[[BaseException], None] | None = None,
+                 fault: Callable[[], None] | None = None) -> None:
         """`rate` is the device's rate (what `open_sink` will give). The device is opened
         in the playback thread; when it is missing or vanishes, `on_failed` is called once
         and it is reopened every `retry_s` until `on_recovered`."""
@@ -77,7 +95,12 @@ class Player:
         self._ref_lag = 0.0  # seconds of speaker audio inside the reference's resampler
         self.stats = PlaybackStats()
         self.sink: AudioSink | None = None
-        self._thread = threading.Thread(target=self._run, name="pivox-playback", daemon=True)
+        self._on_died = on_died
+        self._fault = fault  # a debug hook that may raise or block here (tests only)
+        self.heartbeat = time.monotonic()
+        self._failed = False
+        self._thread = threading.Thread(target=self._guarded, name="pivox-playback",
+                                        daemon=True)
 
     # -- loop side
     def start(self) -> None:
@@ -110,6 +133,34 @@ class Player:
             self._flush = True
             self._resampler = None
             self.stats.flushes += 1
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def snapshot(self) -> PlaybackSnapshot:
+        sink = self.sink
+        return PlaybackSnapshot(
+            device=sink.name if sink is not None else "", volume=self.volume,
+            level=self.stats.level, underruns=self.stats.underruns,
+            flushes=self.stats.flushes, buffered_ms=self.buffered_ms(),
+            heartbeat=self.heartbeat, failed=self._failed,
+            reply_samples=self.stats.reply_samples)
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # the supervisor decides; the thread only reports
+            if self._on_died is None:
+                raise
+            self._on_died(exc)
+
+    def _retry_wait(self) -> None:
+        """Sleep until the next reopen, beating so a missing speaker is not a wedge."""
+        end = time.monotonic() + self._retry_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.heartbeat = time.monotonic()
+            self._stop.wait(min(0.5, self._retry_s))
 
     def buffered_ms(self) -> float:
         with self._lock:
@@ -195,31 +246,31 @@ class Player:
         return x
 
     def _run(self) -> None:
-        failed = False
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
             try:
                 sink = self._open_sink()
             except DeviceError as exc:
-                if not failed:
+                if not self._failed:
                     log.error("speaker unavailable: %s", exc)
                     self._on_failed(str(exc))
-                    failed = True
+                    self._failed = True
                 self._discard()
-                self._stop.wait(self._retry_s)
+                self._retry_wait()
                 continue
             self.sink = sink
-            if failed:
+            if self._failed:
                 log.info("speaker %s is back", sink.name)
                 self._on_recovered()
-                failed = False
+                self._failed = False
             try:
                 self._serve(sink)
             except DeviceError as exc:
                 log.error("speaker failed: %s", exc)
                 self._on_failed(str(exc))
-                failed = True
+                self._failed = True
                 self._discard()
-                self._stop.wait(self._retry_s)
+                self._retry_wait()
             finally:
                 sink.close()
 
@@ -236,6 +287,9 @@ class Player:
         fade = max(1, int(sink.rate * FADE_S))
         sounding = False  # the last period ended in audio, not silence
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            if self._fault is not None:
+                self._fault()
             with self._lock:
                 flush, self._flush = self._flush, False
             if flush:

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpiozero import PWMLED, RGBLED, SPIDevice
@@ -140,6 +141,13 @@ class Apa102(SPIDevice):  # type: ignore[misc]  # gpiozero ships no type informa
         self._spi.transfer(self.frame(colours))
 
 
+@dataclass(frozen=True)
+class LedSnapshot:
+    colours: tuple[RGB, ...]  # the latest frame
+    frames: int
+    errors: int  # frames that failed to show
+
+
 def _unit(channel: int) -> float:
     return min(1.0, max(0.0, channel / 255.0))
 
@@ -168,6 +176,9 @@ class LedDriver:
         self._since = 0.0
         self._level = 0.0
         self._at = 0.0
+
+    def snapshot(self) -> LedSnapshot:
+        return LedSnapshot(self.last_colours, self.frames, self.errors)
 
     def frame(self, state: State, level: float, now: float) -> tuple[RGB, ...]:
         """Colours for `now`, tracking when the state began and the smoothed level."""

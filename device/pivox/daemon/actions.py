@@ -1,0 +1,124 @@
+"""Carries out the machine's actions on the parts, and the model's tool calls.
+
+The machine decides; this module only does: the barge-in flush is `FlushPlayback` meeting
+`Player.flush`, the pre-roll is `StartUplink` taking the capture ring. Tool calls wait
+`TOOL_GRACE_S` before they run, so a `toolCallCancellation` that follows on the heels of
+its call (the user spoke over it) cancels it for real: it neither runs nor is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+from pivox.audio import earcons
+from pivox.audio.capture import Capture
+from pivox.audio.playback import Player
+from pivox.core import events as ev
+from pivox.link import tools
+from pivox.link.base import FunctionCall, RealtimeLink, ToolCall, ToolCallCancelled
+from pivox.wake.base import WakeEngine
+
+log = logging.getLogger("pivox")
+TOOL_GRACE_S = 0.05
+REMEMBER_CALLS = 64  # ids kept to recognise a late cancellation
+
+
+class ActionRunner:
+    def __init__(self, player: Player, capture: Capture, link: RealtimeLink,
+                 wake: WakeEngine, post: Callable[[ev.Event], None],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self._player = player
+        self._capture = capture
+        self._link = link
+        self._wake = wake
+        self._post = post
+        self._loop = loop
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self.uplink_frames = 0
+        self.tools_run = 0
+        self.tools_cancelled = 0
+        self.in_conversation: Callable[[], bool] = lambda: False
+
+    def do(self, action: ev.Action) -> None:
+        match action:
+            case ev.Play(pcm):
+                self._player.play(pcm, "reply")
+            case ev.FlushPlayback():
+                self._player.flush()
+            case ev.FinishPlayback():
+                self._player.finish()
+            case ev.PlayPrompt(name):
+                self._player.play(earcons.sound(name), f"prompt:{name}")
+            case ev.OpenLink():
+                self._link.want(True)
+            case ev.CloseLink():
+                self._link.want(False)
+            case ev.StartUplink():
+                for pcm in self._capture.start_streaming():  # the pre-roll first
+                    self.send_up(pcm)
+            case ev.StopUplink():
+                self._capture.stop_streaming()
+                self._link.send_audio_end()
+            case ev.SetMute(on):
+                self._capture.set_muted(on)
+            case ev.SetReplying(on):
+                self._wake.stop_armed = on
+                self._capture.replying = on
+            case ev.ExpectReply():
+                self._link.expect_reply()
+            case ev.ReportProblem(kind, detail):
+                log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
+
+    def send_up(self, pcm: bytes, captured_at: float | None = None) -> None:
+        self._link.send_audio(pcm, captured_at)
+        self.uplink_frames += 1
+
+    # ------------------------------------------------------------ tools
+
+    def tool_call(self, event: ToolCall) -> None:
+        for call in event.calls:
+            if call.id in self._pending or call.id in self._done:
+                continue  # a repeated call: it runs once
+            self._pending[call.id] = self._loop.call_later(TOOL_GRACE_S, self._run_tool, call)
+
+    def tool_cancelled(self, event: ToolCallCancelled) -> None:
+        for call_id in event.ids:
+            handle = self._pending.pop(call_id, None)
+            if handle is not None:
+                handle.cancel()
+                self._remember(call_id)
+                self.tools_cancelled += 1
+                log.info("tool call %s cancelled before it ran", call_id)
+            elif call_id in self._done:
+                log.info("tool call %s cancelled after it ran; nothing to undo", call_id)
+
+    def _remember(self, call_id: str) -> None:
+        self._done[call_id] = None
+        while len(self._done) > REMEMBER_CALLS:
+            self._done.popitem(last=False)
+
+    def _run_tool(self, call: FunctionCall) -> None:
+        self._pending.pop(call.id, None)
+        self._remember(call.id)
+        player = self._player
+
+        def set_volume(level: float) -> None:
+            player.volume = level
+
+        def stop() -> None:
+            if self.in_conversation():
+                self._post(ev.TalkPressed())
+
+        result, scheduling = tools.run(call, tools.Device(set_volume=set_volume, stop=stop))
+        self.tools_run += 1
+        log.info("tool %s(%s): %s", call.name, call.args, result)
+        self._link.send_tool_response(call, result, scheduling)
+
+    def close(self) -> None:
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()

@@ -1,0 +1,117 @@
+"""No part of `pivox run` can die or wedge unnoticed.
+
+The real daemon runs as systemd would start it (NOTIFY_SOCKET bound here, WatchdogSec=1 s),
+with the debug fault hook on. For every part, a kill and a wedge: a kill of a vital part
+ends the process non-zero with one journal line naming the part, a kill of an LED driver
+or the control socket restarts that part alone and says so, and any wedge stops the
+WATCHDOG=1 pings, so systemd would restart the service within WatchdogSec.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from live import free_port, make_config
+from test_systemd import WATCHDOG_S, NotifySocket, start_daemon, stop_daemon
+
+from pivox.control import request
+
+VITAL = ("capture", "playback", "link", "pump", "deadlines")
+RESTARTABLE = ("leds", "control")
+
+
+def _start(tmp_path: Path, notify: NotifySocket):
+    make_config(tmp_path, f"ws://127.0.0.1:{free_port()}/nothing-listens",
+                extra='[leds]\nkind = "none"\n')
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(tmp_path / "pivox.toml", notify, log, env={"PIVOX_FAULT_HOOK": "1"})
+    notify.wait(lambda: notify.lines("READY"), 30, "READY=1")
+    notify.wait(lambda: len(pings(notify)) >= 3, 20, "WATCHDOG=1 pings")
+    return proc, log, str(tmp_path / "control.sock")
+
+
+def pings(notify: NotifySocket) -> list[float]:
+    return [t for t, v in notify.lines("WATCHDOG") if v == "1"]
+
+
+def _fault(sock: str, part: str, mode: str) -> float:
+    at = time.monotonic()
+    try:
+        reply = request(sock, "fault", part=part, mode=mode)
+        assert reply.get("ok"), reply
+    except (OSError, ValueError):  # a killed control socket may not answer
+        assert part == "control"
+    return at
+
+
+@pytest.mark.parametrize("part", VITAL)
+def test_a_vital_part_that_dies_ends_the_process_non_zero(tmp_path: Path, notify, part: str
+                                                          ) -> None:
+    proc, log, sock = _start(tmp_path, notify)
+    try:
+        at = _fault(sock, part, "kill")
+        code = proc.wait(timeout=15)
+    finally:
+        stop_daemon(proc)
+    text = log.read_text()
+    late = [round(t - at, 2) for t in pings(notify) if t > at + 0.2]
+    assert late == [], f"WATCHDOG=1 after {part} died: {late}"
+    assert code == 1, text[-2000:]
+    lines = [ln for ln in text.splitlines() if f"{part} died: InjectedFault" in ln]
+    assert len(lines) == 1, text[-2000:]
+
+
+@pytest.mark.parametrize("part", (*VITAL, *RESTARTABLE))
+def test_a_wedged_part_stops_the_watchdog(tmp_path: Path, notify, part: str) -> None:
+    proc, log, sock = _start(tmp_path, notify)
+    try:
+        at = _fault(sock, part, "wedge")
+        time.sleep(WATCHDOG_S + 1.0)
+        late = [round(t - at, 2) for t in pings(notify) if t > at + WATCHDOG_S]
+        alive = proc.poll() is None
+    finally:
+        stop_daemon(proc)
+    assert late == [], f"WATCHDOG=1 still sent {late} s after {part} wedged"
+    assert alive, log.read_text()[-2000:]  # wedged, not dead: only the pings tell
+
+
+@pytest.mark.parametrize("part", RESTARTABLE)
+def test_a_nicety_that_dies_restarts_alone(tmp_path: Path, notify, part: str) -> None:
+    proc, log, sock = _start(tmp_path, notify)
+    try:
+        at = _fault(sock, part, "kill")
+        notify.wait(lambda: [t for t in pings(notify) if t > at + 2 * WATCHDOG_S], 10,
+                    "pings after the restart")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                status = request(sock, "status", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert proc.poll() is None
+    finally:
+        code = stop_daemon(proc)
+    text = log.read_text()
+    assert code == 0, text[-2000:]
+    assert f"{part} failed (InjectedFault" in text and "restarting it" in text, text[-2000:]
+    assert status["health"]["restarts"] == {part: 1}, status["health"]
+
+
+def test_the_fault_hook_is_off_unless_enabled(tmp_path: Path, notify) -> None:
+    make_config(tmp_path, f"ws://127.0.0.1:{free_port()}/nothing-listens")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(tmp_path / "pivox.toml", notify, log)
+    try:
+        notify.wait(lambda: notify.lines("READY"), 30, "READY=1")
+        reply = request(str(tmp_path / "control.sock"), "fault", part="capture", mode="kill")
+        time.sleep(0.5)
+        assert proc.poll() is None
+    finally:
+        code = stop_daemon(proc)
+    assert not reply["ok"] and "unknown command" in reply["error"], reply
+    assert code == 0
