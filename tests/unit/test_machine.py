@@ -17,8 +17,8 @@ from pivox.core.machine import (
     State,
     Timings,
     initial,
-    step,
     sends_audio,
+    step,
 )
 
 T = Timings()
