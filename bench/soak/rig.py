@@ -41,13 +41,9 @@ DETAILS = 40  # crash and hang lines kept for the report
 
 
 # ------------------------------------------------------------------ the daemon's internals
-# Everything the soak knows about pivox.daemon's insides is in this block (task names,
-# attributes, the status layout), so a change to the daemon changes these lines only.
-
-# The daemon's long-running tasks, by module and qualified name: one ending is a crash.
-CORE_TASKS = {"pivox.link.session.LiveSession.run", "pivox.daemon.Daemon._pump_frames",
-              "pivox.daemon.Daemon._deadlines", "pivox.hw.gpio.LedDriver.run"}
-
+# Everything the soak knows about pivox.daemon's insides is in this block (attributes,
+# the status layout), so a change to the daemon changes these lines only. A part that dies
+# ends Daemon.run with PartDied (its supervisor's doing): the soak reports that as a crash.
 
 def new_daemon(cfg: config.Config, mic: Microphone, sink_rate: int, observe: Any) -> Daemon:
     daemon = Daemon(cfg, source=mic, sink=lambda: NullSink(sink_rate))
@@ -124,23 +120,6 @@ class Soak:
                 self.rss_start = rss_mb()  # warm: a whole conversation has run once
         elif kind == "event" and data.get("name") == "WakeDetected":
             self.conversations.wakes += 1
-
-    def _task_factory(self, loop: asyncio.AbstractEventLoop, coro: Any,
-                      **kw: Any) -> asyncio.Task:
-        task = asyncio.Task(coro, loop=loop, **kw)
-        frame = getattr(coro, "cr_frame", None)
-        module = frame.f_globals.get("__name__", "") if frame is not None else ""
-        name = f"{module}.{getattr(coro, '__qualname__', '')}"
-        if name in CORE_TASKS:
-            task.add_done_callback(lambda t, n=name: self._core_done(n, t))
-        return task
-
-    def _core_done(self, name: str, task: asyncio.Task) -> None:
-        if self.stopping or task.cancelled():
-            return
-        exc = task.exception()
-        what = f"{type(exc).__name__}: {exc}" if exc else "returned"
-        self.crash(f"daemon task {name} ended at {self.at():.0f} s ({what})", exc)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
@@ -286,7 +265,6 @@ socket = "{self.tmp / 'control.sock'}"
 
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        loop.set_task_factory(self._task_factory)
         loop.set_exception_handler(self._loop_exception)
         threading.excepthook = self._thread_exception
         seconds = self.minutes * 60
