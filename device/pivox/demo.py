@@ -25,7 +25,6 @@ from pivox.audio.wavfile import WavSource
 from pivox.core import leds
 from pivox.core.machine import State
 from pivox.daemon import Daemon
-from pivox.link.backoff import Backoff
 from pivox.reference.server import ReferenceServer
 
 LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -161,10 +160,10 @@ async def _offline(out: Path, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  {(time.monotonic() - timeline.t0) * 1000:8.0f} ms    the server comes back")
     server = ReferenceServer(port=port)
     await server.start()
-    # The link retries with full-jitter backoff: its sleep may run up to the backoff's cap
-    # before it tries the server that is now back.
+    # While down, the link probes the endpoint every probe_s and connects within the
+    # reconnect spread of a probe that answers, whatever its backoff has grown to.
     recovered = await _wait_for(lambda: daemon.m.state is State.IDLE and daemon.m.link_up,
-                                Backoff.cap_s + 5)
+                                cfg.link.probe_s + cfg.link.reconnect_spread_s + 5)
     stop.set()
     await task
     await server.stop()

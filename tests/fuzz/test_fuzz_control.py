@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
 import threading
 from collections.abc import Iterator
 from importlib import resources
@@ -67,9 +66,8 @@ socket = "{tmp / 'control.sock'}"
             task = asyncio.create_task(self.daemon.run(self._stop))
             while self.daemon.capture is None or self.daemon.session is None:
                 await asyncio.sleep(0.01)
-            # Its reconnect jitter draws from its own generator, not the global one that
-            # hypothesis watches while it generates requests on the test thread.
-            self.daemon.session.backoff.rng = random.Random(0)
+            # (The link policy's reconnect jitter draws from its own random.Random, never
+            # the global generator hypothesis watches on the test thread.)
             self._ready.set()
             await task
 

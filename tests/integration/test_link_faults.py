@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import struct
 import time
 from collections.abc import Callable
 
 import pytest
+import websockets
 from live import DATA, wait_for
 
 from pivox import config
@@ -16,7 +18,7 @@ from pivox.adapters import setup_options
 from pivox.audio.wavfile import read_wav
 from pivox.core import events as ev
 from pivox.link import codec as lc
-from pivox.link.session import LiveSession
+from pivox.link.session import LiveSession, policy_for
 from pivox.reference.server import Faults, ReferenceServer
 
 FRAME = 640  # 20 ms at 16 kHz
@@ -40,8 +42,8 @@ class Link:
     def __init__(self, url: str, extra: str = "") -> None:
         cfg = config.parse(f'[link]\nurl = "{url}"\nliveness_s = 2\n{extra}')
         self.events: list[object] = []
-        self.session = LiveSession(cfg.link, setup_options(cfg), 20, self.events.append)
-        self.session.backoff.base_s = 0.1
+        self.session = LiveSession(cfg.link, setup_options(cfg), 20, self.events.append,
+                                   policy=policy_for(cfg.link, base_s=0.1))
         self.task: asyncio.Task | None = None
 
     def count(self, kind: type) -> int:
@@ -94,6 +96,62 @@ def test_goaway_handover_loses_no_microphone_frame() -> None:
     assert link.count(ev.LinkDown) == 0
 
 
+class SlowNetwork:
+    """A TCP relay that delays every byte by `one_way_s` each way, as a real network does:
+    a close handshake then takes a round trip, and frames sent meanwhile meet a closing
+    connection."""
+
+    def __init__(self, upstream_port: int, one_way_s: float = 0.02) -> None:
+        self.upstream_port, self.one_way_s = upstream_port, one_way_s
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        while data := await src.read(65536):
+            loop.call_later(self.one_way_s, dst.write, data)
+        loop.call_later(self.one_way_s, dst.close)
+
+
+def test_goaway_handovers_over_a_slow_network_lose_no_frame() -> None:
+    """A send caught by the closing connection keeps its frame for the next connection."""
+
+    async def main():
+        server = serve(connections=0, goaway_after_s=0.05, goaway_time_left_s=0.5)
+        await server.start()
+        net = SlowNetwork(server.port)
+        await net.start()
+        try:
+            url = server.url.replace(f":{server.port}/", f":{net.port}/")
+            async with Link(url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                n = await stream(link, 10, until=lambda: server.stats.connections >= 15)
+                await wait_for(lambda: len(sequence(server)) >= n, 5)
+        finally:
+            await net.stop()
+            await server.stop()
+        return server, link, n
+
+    server, link, n = asyncio.run(main())
+    assert server.stats.connections >= 15
+    got = sequence(server)
+    assert sorted(set(range(n)) - set(got)) == [], "frames lost across handovers"
+    assert got == list(range(n)), "frames duplicated or out of order"
+    assert link.count(ev.LinkDown) == 0
+
+
 def test_a_dropped_connection_resumes_quietly() -> None:
     async def main():
         server = serve(drop_after_s=2.5)
@@ -126,7 +184,7 @@ def test_1011_retries_with_growing_backoff_and_no_hot_loop() -> None:
     assert downs and not any(d.config_error for d in downs)
     assert "1011" in downs[0].reason
     assert 2 <= server.stats.connections <= 12, server.stats.connections  # no hot loop
-    assert link.session.backoff.attempt >= 2
+    assert link.session.policy.attempt >= 2
 
 
 @pytest.mark.parametrize("code", [1007, 1008])
@@ -267,3 +325,67 @@ def test_unanswered_pings_do_not_kill_a_healthy_link() -> None:
     server, link, n = asyncio.run(main())
     assert link.count(ev.LinkDown) == 0 and server.stats.connections == 1
     assert sequence(server) == list(range(n))
+
+
+async def scripted_server(replies: list[str], received: list[str]) -> websockets.Server:
+    """A websockets server that answers setup with `replies`, then records what comes."""
+
+    async def handler(ws: websockets.ServerConnection) -> None:
+        received.append(str(await ws.recv()))
+        for reply in replies:
+            await ws.send(reply)
+        async for msg in ws:
+            received.append(str(msg))
+
+    return await websockets.serve(handler, "127.0.0.1", 0)
+
+
+def _url(server: websockets.Server) -> str:
+    return f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ws"
+
+
+def test_a_server_error_message_reaches_the_log_and_last_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pivox.link")
+    error = ('{"error": {"code": 429, "message": "Quota exceeded for key '
+             'AIzaSyA-0123456789abcdefghijklmnopqrstu", "status": "RESOURCE_EXHAUSTED"}}')
+
+    async def main():
+        received: list[str] = []
+        server = await scripted_server(['{"setupComplete": {}}', error], received)
+        try:
+            async with Link(_url(server)) as link:
+                await wait_for(lambda: link.session.snapshot().server_errors == 1, 5)
+                snap = link.session.snapshot()
+        finally:
+            server.close()
+        return snap
+
+    snap = asyncio.run(main())
+    assert snap.last_error.startswith("server error 429 RESOURCE_EXHAUSTED: Quota exceeded")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "RESOURCE_EXHAUSTED" in warnings[0].getMessage()
+    assert "AIzaSyA-0123456789" not in caplog.text and "AIzaSyA-0123456789" not in snap.last_error
+
+
+def test_a_repeated_setup_complete_starts_no_second_sender() -> None:
+    async def main():
+        received: list[str] = []
+        server = await scripted_server(['{"setupComplete": {}}'] * 3, received)
+        try:
+            async with Link(_url(server)) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) >= 1, 5)
+                await asyncio.sleep(0.2)
+                senders = [t for t in asyncio.all_tasks() if t.get_name() == "pivox-link-sender"]
+                n = await stream(link, 0.3)
+                await wait_for(lambda: len(received) > n, 3)
+        finally:
+            server.close()
+        return link, senders, received, n
+
+    link, senders, received, n = asyncio.run(main())
+    assert len(senders) == 1
+    assert link.count(ev.LinkUp) == 1 and link.session.snapshot().connects_ok == 1
+    numbers = [struct.unpack("<I", lc.b64decode_any(
+        json.loads(m)["realtimeInput"]["audio"]["data"])[:4])[0] for m in received[1:]]
+    assert numbers == list(range(n))

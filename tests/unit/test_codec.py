@@ -209,3 +209,15 @@ def test_every_allowed_option_combination_validates(model: str) -> None:
         validate_client_frame(frame)
         count += 1
     assert count >= 32
+
+
+@pytest.mark.parametrize(("frame", "event"), [
+    (b'{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}',
+     lc.ServerError(429, "Quota exceeded", "RESOURCE_EXHAUSTED")),
+    (b'{"error":{"message":"Internal error encountered."}}',
+     lc.ServerError(0, "Internal error encountered.", "")),
+    (b'{"error":{"code":"x","status":"UNAVAILABLE"}}', lc.ServerError(0, "", "UNAVAILABLE")),
+    (b'{"error":"no"}', lc.ServerError(0, "no", "")),
+])
+def test_a_server_error_message_becomes_an_event(frame: bytes, event: lc.ServerError) -> None:
+    assert ready_codec().receive(frame) == [event]

@@ -101,4 +101,9 @@ class RealtimeLink(Protocol):
         """The user finished speaking: an answer is due, so silence now means trouble."""
         ...
 
+    def network_changed(self) -> None:
+        """The host's network came back (a default route or a usable address appeared):
+        a link that is down retries now instead of at the end of its backoff."""
+        ...
+
     def snapshot(self) -> LinkSnapshot: ...

@@ -24,7 +24,10 @@ from pivox.core import events as ev
 from pivox.core.formats import MIC_MIME as INPUT_MIME
 from pivox.core.formats import MODEL_RATE as OUTPUT_RATE
 from pivox.core.models import ModelProfile
-from pivox.link.base import FunctionCall, ToolCall, ToolCallCancelled, Transcript
+from pivox.link.base import FunctionCall as FunctionCall  # re-exported for tools
+from pivox.link.base import ToolCall as ToolCall
+from pivox.link.base import ToolCallCancelled as ToolCallCancelled
+from pivox.link.base import Transcript as Transcript
 
 # Keys whose values are user data (tool arguments and results): never re-cased.
 OPAQUE_KEYS = frozenset({"args", "response", "parameters", "properties"})
@@ -58,6 +61,15 @@ class FrameError:
     reason: str
 
 
+@dataclass(frozen=True)
+class ServerError:
+    """An `error` message: the server reports a failure (it usually closes next)."""
+
+    code: int
+    message: str
+    status: str
+
+
 ServerEvent = (
     SetupComplete
     | ev.AudioOut
@@ -71,6 +83,7 @@ ServerEvent = (
     | Transcript
     | Usage
     | ev.ServerBusy
+    | ServerError
     | FrameError
 )
 
@@ -108,7 +121,8 @@ class SetupOptions:
     tools: tuple[ToolDeclaration, ...] = field(default_factory=tuple)
 
 
-def build_setup(opts: SetupOptions, profile: ModelProfile, handle: str | None) -> dict:
+def build_setup(opts: SetupOptions, profile: ModelProfile,
+                handle: str | None) -> dict[str, Any]:
     """The `setup` message body for `opts`, carrying only what `profile` allows."""
     speech: dict[str, Any] = {
         "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": opts.voice}}
@@ -197,7 +211,7 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def parse_frame(frame: str | bytes) -> dict:
+def parse_frame(frame: str | bytes) -> dict[str, Any]:
     """JSON object from a text or binary frame, keys camelCased. Raises ValueError."""
     try:
         obj = json.loads(frame)
@@ -205,7 +219,8 @@ def parse_frame(frame: str | bytes) -> dict:
         raise ValueError(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    return normalize_keys(obj)
+    out: dict[str, Any] = normalize_keys(obj)
+    return out
 
 
 def parse_duration(value: Any) -> float:
@@ -282,14 +297,14 @@ class LiveCodec:
             return [FrameError(f"{type(exc).__name__}: {str(exc)[:200]}")]
 
     # -- internals
-    def _queue(self, obj: dict) -> None:
+    def _queue(self, obj: dict[str, Any]) -> None:
         self._out.append(json.dumps(obj, separators=(",", ":")))
 
     def _require_ready(self, what: str) -> None:
         if self.phase is not Phase.READY:
             raise ProtocolStateError(f"{what} before setupComplete")
 
-    def _decode(self, msg: dict) -> list[ServerEvent]:
+    def _decode(self, msg: dict[str, Any]) -> list[ServerEvent]:
         out: list[ServerEvent] = []
         if "setupComplete" in msg:
             self.phase = Phase.READY
@@ -318,9 +333,11 @@ class LiveCodec:
         if isinstance(usage, dict) and "totalTokenCount" in usage:
             out.append(Usage(int(usage["totalTokenCount"])))
         out.extend(_busy(msg.get("interactionStatus")))
+        if "error" in msg:
+            out.append(_error(msg["error"]))
         return out
 
-    def _content(self, c: dict) -> list[ServerEvent]:
+    def _content(self, c: dict[str, Any]) -> list[ServerEvent]:
         out: list[ServerEvent] = []
         if c.get("interrupted"):
             out.append(ev.Interrupted())
@@ -346,6 +363,15 @@ class LiveCodec:
         if c.get("turnComplete"):
             out.append(ev.TurnComplete())
         return out
+
+
+def _error(err: Any) -> ServerError:
+    """`{"error": {"code", "message", "status"}}`, whatever of it is there."""
+    if not isinstance(err, dict):
+        return ServerError(0, str(err)[:500], "")
+    code = err.get("code", 0)
+    return ServerError(code if isinstance(code, int) and not isinstance(code, bool) else 0,
+                       str(err.get("message", ""))[:500], str(err.get("status", ""))[:100])
 
 
 def _busy(status: Any) -> list[ServerEvent]:
