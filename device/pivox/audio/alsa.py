@@ -84,12 +84,13 @@ class AlsaSource:
         self._pending = b""
         self.overruns = 0
         alsa_fmt, _ = FORMATS[fmt]
-        try:
-            self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=device,
-                                      rate=rate, channels=channels, format=alsa_fmt,
-                                      periodsize=self._period, periods=4)
-        except alsaaudio.ALSAAudioError as exc:
-            raise DeviceError(f"microphone {device!r}: {exc}") from None
+        with alsa_errors() as said:  # libasound's own words join the error, not stderr
+            try:
+                self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL,
+                                          device=device, rate=rate, channels=channels,
+                                          format=alsa_fmt, periodsize=self._period, periods=4)
+            except alsaaudio.ALSAAudioError as exc:
+                raise DeviceError(f"microphone {device!r}: {exc}{_cause(said)}") from None
 
     def read(self) -> bytes:
         while len(self._pending) < self._frame:
@@ -122,13 +123,14 @@ class AlsaSink:
         self.period_frames = rate * period_ms // 1000
         self._periods = periods
         self.underruns = 0
-        try:
-            self._pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device=device,
-                                      rate=rate, channels=channels,
-                                      format=alsaaudio.PCM_FORMAT_S16_LE,
-                                      periodsize=self.period_frames, periods=periods)
-        except alsaaudio.ALSAAudioError as exc:
-            raise DeviceError(f"speaker {device!r}: {exc}") from None
+        with alsa_errors() as said:
+            try:
+                self._pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL,
+                                          device=device, rate=rate, channels=channels,
+                                          format=alsaaudio.PCM_FORMAT_S16_LE,
+                                          periodsize=self.period_frames, periods=periods)
+            except alsaaudio.ALSAAudioError as exc:
+                raise DeviceError(f"speaker {device!r}: {exc}{_cause(said)}") from None
 
     def write(self, pcm: bytes) -> None:
         if self.channels == 2:
@@ -207,6 +209,11 @@ def _set_handler(on: bool) -> None:
         _lib.snd_lib_error_set_handler(_handler if on else _ErrorHandler())  # NULL: its own
     except (OSError, AttributeError):
         pass  # no libasound to quiet: its messages go to stderr as before
+
+
+def _cause(said: list[str]) -> str:
+    """libasound's first message (the cause; later ones are its consequences)."""
+    return f" (libasound: {said[0]})" if said else ""
 
 
 @contextlib.contextmanager
