@@ -75,6 +75,6 @@ def local_ip() -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
-            return s.getsockname()[0]
+            return str(s.getsockname()[0])
         except OSError:
             return ""

@@ -125,9 +125,10 @@ class Supervisor:
 
     async def _until(self, stop: asyncio.Event) -> None:
         assert self._failed is not None
-        waiter = asyncio.ensure_future(stop.wait())
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        either: list[asyncio.Future[Any]] = [waiter, self._failed]
         try:
-            await asyncio.wait([waiter, self._failed], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
         if self._failed.done():

@@ -32,11 +32,16 @@ KINDS = ("none", "gpio", "rgb", "apa102")
 class LedSettings(Protocol):
     """What LedRing needs from config (pivox.config.LedConfig fits)."""
 
-    kind: str
-    pins: tuple[int, ...]
-    active_high: bool
-    count: int
-    brightness: int
+    @property
+    def kind(self) -> str: ...
+    @property
+    def pins(self) -> tuple[int, ...]: ...
+    @property
+    def active_high(self) -> bool: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def brightness(self) -> int: ...
 
 
 def luminance(colour: RGB) -> float:
