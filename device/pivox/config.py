@@ -22,6 +22,7 @@ from typing import Any
 from pivox.core import wakeword
 from pivox.core.machine import Timings
 from pivox.core.models import DEFAULT_MODEL, THINKING_LEVELS, profile_for
+from pivox.home.settings import MqttConfig, plain_problem
 
 DEFAULT_PATH = Path("/etc/pivox/pivox.toml")
 GEMINI_URL = (
@@ -224,6 +225,7 @@ class Config:
     buttons: ButtonConfig = field(default_factory=ButtonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     source: str = field(default="<defaults>", compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -338,6 +340,9 @@ def _check_rules(cfg: Config, file: str) -> Config:
     if link.url.startswith("ws://") and not link.allow_insecure and not is_loopback(host):
         raise ConfigError(file, "link.url", "wss:// for a non-loopback host (or set "
                           "link.allow_insecure = true)", link.url)
+    problem = plain_problem(cfg.mqtt, is_loopback)
+    if problem:
+        raise ConfigError(file, "mqtt.tls", problem, cfg.mqtt.tls)
     return dataclasses.replace(cfg, warnings=tuple(warnings))
 
 

@@ -107,13 +107,14 @@ def secret_values(link: LinkConfig, extra_files: tuple[str, ...] = (),
 
 
 def config_secrets(cfg: Config | None) -> list[str]:
-    """`secret_values` for a whole config (the link's key and the wake engine's AccessKey);
-    the built-in defaults when the config would not load."""
+    """`secret_values` for a whole config (the link's key, the wake engine's AccessKey and
+    the MQTT broker's password); the built-in defaults when the config would not load."""
     if cfg is None:
         from pivox import config as config_mod  # config imports much; only this needs it
 
         cfg = config_mod.Config()
-    return secret_values(cfg.link, (cfg.wake.access_key_file,), (cfg.wake.access_key_env,))
+    return secret_values(cfg.link, (cfg.wake.access_key_file, cfg.mqtt.password_file),
+                         (cfg.wake.access_key_env,))
 
 
 def scrub(text: str) -> str:
