@@ -16,12 +16,12 @@ from typing import Any
 from pivox.audio import earcons
 from pivox.audio.playback import Player
 from pivox.core import events as ev
-from pivox.core.machine import Machine, State
+from pivox.core.machine import CONVERSATION, Machine, State
 from pivox.daemon.faults import FaultHook
 
 log = logging.getLogger("pivox")
 COMMANDS = ("status", "mute", "unmute", "toggle_mute", "talk", "volume", "volume_step",
-            "announce")
+            "announce", "stop")
 
 
 class Commands:
@@ -45,6 +45,9 @@ class Commands:
             self._post(ev.MuteSet(cmd == "mute"))
         elif cmd == "talk":
             self._post(ev.TalkPressed())
+        elif cmd == "stop":  # end the conversation, if there is one; never start one
+            if self._machine().state in CONVERSATION:
+                self._post(ev.TalkPressed())
         elif cmd == "toggle_mute":
             self._post(ev.MuteSet(self._machine().state is not State.MUTED))
         elif cmd in ("volume", "volume_step"):

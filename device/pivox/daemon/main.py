@@ -27,6 +27,7 @@ from pivox.daemon import wiring
 from pivox.daemon.actions import ActionRunner
 from pivox.daemon.commands import Commands
 from pivox.daemon.supervisor import PartDied, Supervisor, stale
+from pivox.home import open_bridge
 from pivox.hw import journal
 from pivox.hw.gpio import LedDriver
 from pivox.hw.systemd import Notifier
@@ -64,6 +65,7 @@ class Daemon:
         self._runner: ActionRunner | None = None
         self.leds: LedDriver | None = None
         self.commands: Commands | None = None
+        self.mqtt: Any = None  # home.mqtt.MqttBridge, once [mqtt] host is set
         self.conversations = 0
 
     # The parts, once running (tests and the benchmarks read them).
@@ -177,6 +179,11 @@ class Daemon:
         sup.task("deadlines", wrap("deadlines", self._deadlines), check=self._overdue)
         sup.task("leds", wrap("leds", self._leds), restart=True)
         sup.task("control", wrap("control", lambda: self._control(control)), restart=True)
+        if self.cfg.mqtt.enabled:  # a nicety too: a broker never takes the speaker down
+            self.mqtt = open_bridge(self.cfg.mqtt, self.status, self.command)
+            if self.mqtt is not None:
+                self.observers.append(self.mqtt.observe)
+                sup.task("mqtt", wrap("mqtt", self.mqtt.run), restart=True)
 
     async def _control(self, control: ControlServer) -> None:
         """The control socket is for people and scripts: without it the speaker still
@@ -270,7 +277,8 @@ class Daemon:
                                  tuple(engine.stop_keywords), engine.fallback_reason or "",
                                  dict(getattr(engine, "last_probability", {}))),
             health=self.supervisor.snapshot(), audio_dropped_frames=p.frames.dropped,
-            full_duplex=self.full_duplex()))
+            full_duplex=self.full_duplex(),
+            mqtt=self.mqtt.snapshot() if self.mqtt is not None else None))
 
 
 def run_daemon(cfg: Config) -> int:

@@ -7,7 +7,7 @@ diagnostics and the watchdog read those. So status is cheap to test and safe to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pivox.audio.capture import CaptureSnapshot
@@ -15,6 +15,7 @@ from pivox.audio.playback import PlaybackSnapshot
 from pivox.config import Config
 from pivox.core.machine import Machine
 from pivox.daemon.supervisor import HealthSnapshot
+from pivox.home.outbox import MqttSnapshot
 from pivox.hw.gpio import LedSnapshot
 from pivox.link.base import LinkSnapshot
 from pivox.secrets import scrub
@@ -41,6 +42,7 @@ class Snapshots:
     health: HealthSnapshot
     audio_dropped_frames: int
     full_duplex: bool
+    mqtt: MqttSnapshot | None = None  # None: [mqtt] not configured
 
 
 def status_line(m: Machine) -> str:
@@ -97,4 +99,5 @@ def build(cfg: Config, s: Snapshots) -> dict[str, Any]:
             "last_detection": cap.last_wake[0] if cap.last_wake else None,
             "detections": cap.wake_count,
         },
+        "mqtt": asdict(s.mqtt) if s.mqtt is not None else None,
     }
