@@ -7,13 +7,14 @@ scripts/hil-loopback runs the same scenarios over snd-aloop.
 from __future__ import annotations
 
 import json
+import time
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 from processes import DaemonProcess, ServerThread
-from rig import PulseRig
+from rig import PulseRig, Recorder
 
 from pivox.audio.wavfile import read_wav
 
@@ -68,9 +69,7 @@ def test_barge_in_silences_the_speaker_within_60_ms(
         d.wait_state("listening", 10)
         t_int = server.interrupted_at()
         assert t_int is not None, "the server did not interrupt"
-        x, t = rec.samples()
-        while t[-1] < t_int + 0.6:  # let the recording catch up past the interruption
-            x, t = rec.samples()
+        x, t = recorded_until(rec, t_int + 0.6)  # let it catch up past the interruption
         before = (t > t_int - 0.15) & (t < t_int)
         assert (np.abs(x[before]) > LOUD).any(), "the speaker was not playing when interrupted"
         gap = silence_after(x, t, t_int) - t_int
@@ -79,6 +78,21 @@ def test_barge_in_silences_the_speaker_within_60_ms(
     finally:
         rec.stop()
         d.stop()
+
+
+def recorded_until(rec: Recorder, t_end: float, timeout_s: float = 5.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The speaker recording once it reaches monotonic time `t_end`; a recorder that stalls
+    fails the test within `timeout_s` of that time instead of spinning forever."""
+    deadline = max(t_end, time.monotonic()) + timeout_s
+    while True:
+        x, t = rec.samples()
+        if len(t) and t[-1] >= t_end:
+            return x, t
+        if time.monotonic() > deadline:
+            got = f"{t_end - t[-1]:.2f} s short of" if len(t) else "nothing by"
+            raise AssertionError(f"the speaker recording stalled: {got} the time wanted")
+        time.sleep(0.02)
 
 
 def silence_after(x: np.ndarray, t: np.ndarray, t0: float, window_s: float = 0.4) -> float:

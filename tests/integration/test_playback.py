@@ -44,20 +44,29 @@ def test_an_emptied_jitter_buffer_does_not_click(tmp_path: Path) -> None:
 
 
 def test_flush_silences_within_one_period(tmp_path: Path) -> None:
+    """After flush() returns, at most the period being written and what the device already
+    buffered come out: the bound is counted in the sink's periods, from the flush's time."""
+    period_ms, buffer_periods = 20, 3
     out = tmp_path / "speaker.wav"
-    player = Player(lambda: WavSink(out, 48000), volume=1.0, jitter_ms=0)
+    player = Player(lambda: WavSink(out, 48000, period_ms=period_ms,
+                                    buffer_periods=buffer_periods),
+                    volume=1.0, jitter_ms=0)
+    t0 = time.monotonic()  # the sink's clock starts at its first write, after this
     player.start()
     try:
         player.play(sine(3.0))
         time.sleep(0.5)
         player.flush()
+        flushed_at = time.monotonic() - t0
         time.sleep(0.5)
         assert player.buffered_ms() == 0
     finally:
         player.stop()
     x = recorded(out)
     loud = np.flatnonzero(np.abs(x) > 100)
-    played_s = (loud[-1] + 1) / 48000
-    # 0.5 s requested before the flush; at most one period (20 ms) and the sink's small
-    # buffer more, never the rest of the 3 s reply.
-    assert played_s < 0.5 + 0.1
+    played_s = (loud[-1] + 1) / 48000  # where the reply stops, on the speaker's timeline
+    assert played_s > 0.4, "the reply was not playing when it was flushed"
+    bound_s = flushed_at + (buffer_periods + 1) * period_ms / 1000
+    assert played_s <= bound_s, (f"{(played_s - flushed_at) * 1000:.0f} ms played after the "
+                                 f"flush; the device holds {buffer_periods} periods of "
+                                 f"{period_ms} ms, one more may be in flight")

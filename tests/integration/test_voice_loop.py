@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import wave
 from pathlib import Path
 
 import numpy as np
 from google.genai import types
-from live import LIVE_PATH, free_port, make_config, read_speaker, wait_for
+from live import DATA, LIVE_PATH, demo_manifest, free_port, make_config, read_speaker, wait_for
 
+from pivox.core.linkpolicy import Params
 from pivox.link import codec as lc
 from pivox.reference.server import ReferenceServer
 
@@ -62,14 +64,46 @@ def test_wake_question_reply_end_to_end(tmp_path: Path, run_daemon) -> None:
     assert "wake" in stats.prompts_played
 
 
+def _question_right_after_wake(tmp: Path) -> tuple[Path, np.ndarray, float]:
+    """The demo recording with the pause after "Okay Nabu" cut out: the question's first word
+    starts as the wake word ends, before any engine can have heard the wake word."""
+    m = demo_manifest()
+    with wave.open(str(DATA / "demo_mic.wav")) as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    assert rate == 16000
+    end, start = int(m["keyword_end_s"] * rate), int(m["speech_start_s"] * rate)
+    cut = np.concatenate([pcm[:end], pcm[start:]])
+    path = tmp / "wake_then_question.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(cut.astype("<i2").tobytes())
+    return path, cut.astype(np.float32), end / rate
+
+
+def _where_in(recording: np.ndarray, part: np.ndarray) -> tuple[float, float]:
+    """Where `part` starts in `recording` (seconds) and how well it matches there (0..1)."""
+    n = len(recording) + len(part)
+    xc = np.fft.irfft(np.fft.rfft(recording, n) * np.conj(np.fft.rfft(part, n)), n)
+    xc = xc[: len(recording) - len(part) + 1]
+    energy = np.convolve(recording ** 2, np.ones(len(part)), "valid")
+    score = xc / np.sqrt(np.maximum(energy, 1e-9) * float(part @ part))
+    lag = int(np.argmax(score))
+    return lag / 16000, float(score[lag])
+
+
 def test_preroll_keeps_the_words_before_the_stream_opened(tmp_path: Path, run_daemon) -> None:
-    """The first audio on the wire starts before the wake event: nothing is clipped."""
+    """The question starts right after the wake word: the server still gets its first words,
+    because the stream opens with the audio from before the wake event (the pre-roll)."""
+    mic, recording, speech_start_s = _question_right_after_wake(tmp_path)
 
     async def main():
         server = ReferenceServer()
         await server.start()
         try:
-            cfg = make_config(tmp_path, server.url)
+            cfg = make_config(tmp_path, server.url, mic=mic)
             run = await run_daemon(cfg, lambda r: "thinking" in r.states
                                    or "speaking" in r.states)
         finally:
@@ -77,12 +111,20 @@ def test_preroll_keeps_the_words_before_the_stream_opened(tmp_path: Path, run_da
         return server, run
 
     server, run = asyncio.run(main())
-    first = next(m for m in server.received if "realtimeInput" in m)
-    pcm = lc.b64decode_any(first["realtimeInput"]["audio"]["data"])
-    preroll_frames = run.daemon.cfg.audio.preroll_ms // run.daemon.cfg.audio.frame_ms
+    assert "WakeDetected" in [n for n, _ in run.events]
     audio = [m for m in server.received if "audio" in m.get("realtimeInput", {})]
-    assert len(audio) >= preroll_frames
-    assert len(pcm) == 640  # 20 ms frames
+    assert len(lc.b64decode_any(audio[0]["realtimeInput"]["audio"]["data"])) == 640  # 20 ms
+    heard = np.frombuffer(b"".join(lc.b64decode_any(m["realtimeInput"]["audio"]["data"])
+                                   for m in audio), dtype="<i2").astype(np.float32)
+    assert len(heard) >= 16000  # a second at least: the pre-roll and the question
+    first_s, match = _where_in(recording, heard[:8000])  # the first half second sent
+    assert match > 0.8, f"the audio sent is not the recording (match {match:.2f})"
+    # The first word starts at speech_start_s, some 200 ms before the wake event: less than
+    # a frame of it may be missing (the stream may open where the keyword ends, not before).
+    lead_ms = (speech_start_s - first_s) * 1000
+    frame_ms, preroll_ms = run.daemon.cfg.audio.frame_ms, run.daemon.cfg.audio.preroll_ms
+    assert lead_ms > -frame_ms, f"the first {-lead_ms:.0f} ms of the question were clipped"
+    assert lead_ms <= preroll_ms, f"{lead_ms:.0f} ms sent before the question"
 
 
 def test_offline_wakes_says_so_retries_and_recovers(tmp_path: Path, run_daemon) -> None:
@@ -101,8 +143,12 @@ def test_offline_wakes_says_so_retries_and_recovers(tmp_path: Path, run_daemon) 
             await holder["server"].start()
 
         cfg = make_config(tmp_path, url)
+        # Once the server is back, the link's next try may be as far off as its backoff's
+        # cap (a probe of the endpoint usually cuts that short, but the cap is the bound):
+        # wait that long, and a little more for the handshake.
         run = await run_daemon(cfg, lambda r: r.daemon.m.state.value == "idle"
-                               and r.daemon.m.link_up, timeout=15, during=during)
+                               and r.daemon.m.link_up, timeout=Params.cap_s + 5,
+                               during=during)
         await holder["server"].stop()
         return holder, run
 
