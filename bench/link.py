@@ -6,27 +6,35 @@ frame it accepts, and, separately, how much of that was the backoff sleep still 
 goaway: the server sends goAway on every connection, 100 times, while numbered frames
 stream through a relay that delays each byte 10 ms each way (a close handshake then takes
 a round trip, as on a real network); every frame must arrive once, in order.
-outage: see bench/outage.py (server_back_to_link_ms, network_back_to_link_ms).
+outages: the server away 10 s and 60 s behind an unchanged network (server_back_to_link_ms);
+the speaker's network away as long, in a network namespace, with and without NetWatch
+telling the link (network_back_to_link_ms, network_back_no_netwatch_ms).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pivox import config
 from pivox.adapters import setup_options
 from pivox.core import events as ev
+from pivox.hw.netwatch import NetWatch
 from pivox.link import codec as lc
 from pivox.link.session import LiveSession, policy_for
-from pivox.reference.server import Faults, ReferenceServer
+from pivox.reference.server import LIVE_PATH, Faults, ReferenceServer
 
 HANDOVERS = 100
 
@@ -181,15 +189,187 @@ async def goaway(handovers: int = HANDOVERS) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
-    out = asyncio.run(reconnect())
-    out.update(asyncio.run(goaway()))
-    out["how"] = ("loopback websockets; server stopped and restarted 12 times (0.1-0.6 s "
-                  "outages) while 20 ms frames stream; goAway on every connection "
-                  f"({HANDOVERS} handovers, 0.5 s left) during numbered 20 ms frames through a "
-                  "relay adding 10 ms each way")
+# ------------------------------------------------------------------ outages
+
+
+def _ups(events: list[object]) -> int:
+    return sum(isinstance(e, ev.LinkUp) for e in events)
+
+
+async def _back(events: list[object], since: int, timeout: float) -> float | None:
+    """Milliseconds until the link is up again (None: not within `timeout`)."""
+    t0 = time.monotonic()
+    if not await until(lambda: _ups(events) > since, timeout):
+        return None
+    return round((time.monotonic() - t0) * 1000, 1)
+
+
+async def server_outage(outage_s: float, link: str = "", **policy: Any) -> dict[str, Any]:
+    """The server goes away for `outage_s` behind an unchanged network, then returns:
+    how long until the link is up again (no network event; the probe finds it)."""
+    port = _port()
+    server = ReferenceServer(port=port)
+    await server.start()
+    events: list[object] = []
+    session = session_for(server.url, events, link, **policy)
+    task = asyncio.create_task(session.run())
+    session.want(True)
+    try:
+        await until(lambda: _ups(events) == 1, 5)
+        await server.stop()
+        await until(lambda: any(isinstance(e, ev.LinkDown) for e in events), 10)
+        await asyncio.sleep(outage_s)
+        server = ReferenceServer(port=port)
+        await server.start()
+        ups = _ups(events)
+        took = await _back(events, ups, 60)
+    finally:
+        await session.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+    return {"outage_s": outage_s, "back_ms": took, "attempts": session.policy.attempts,
+            "probes": session.policy.probes}
+
+
+def _ip(cmd: str) -> None:
+    subprocess.run(["ip", *cmd.split()], check=True, capture_output=True)
+
+
+class Ceiling(random.Random):
+    """Every draw at its upper bound: the longest backoff, jitter and spread (for tests)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+async def network_outage(outage_s: float, *, stale: bool = False, control: bool = True,
+                         link: str = "", ceiling: bool = False) -> dict[str, Any]:
+    """In a network namespace of its own (run under `unshare --net`): the speaker's address
+    goes for `outage_s` and comes back. One session hears of it through NetWatch, a
+    control session (if `control`) does not. With `stale` the links are not told of the
+    outage (their sockets go quiet); otherwise the server drops them first, so they spend
+    the outage failing and backing off. Times are from the address's return."""
+    _ip("link set lo up")
+    _ip("link add pvx0 type veth peer name pvx1")
+    _ip("link set pvx0 up")
+    _ip("link set pvx1 up")
+    _ip("addr add 10.77.0.1/24 dev pvx0")
+    server = ReferenceServer(host="0.0.0.0")
+    await server.start()
+    url = f"ws://10.77.0.1:{server.port}{LIVE_PATH}"
+    extra = f"allow_insecure = true\n{link}"
+    names = ("watched", "control") if control else ("watched",)
+    events: dict[str, list[object]] = {n: [] for n in names}
+    sessions = {n: session_for(url, events[n], extra, rng=Ceiling() if ceiling else None)
+                for n in names}
+    watch = NetWatch(lambda reason: sessions["watched"].network_changed())
+    tasks = [asyncio.create_task(s.run()) for s in sessions.values()]
+    tasks.append(asyncio.create_task(watch.run()))
+    for s in sessions.values():
+        s.want(True)
+    try:
+        await until(lambda: all(_ups(e) == 1 for e in events.values()), 5)
+        if not stale:
+            port = server.port
+            await server.stop()
+            await until(lambda: all(any(isinstance(x, ev.LinkDown) for x in e)
+                                    for e in events.values()), 10)
+        _ip("addr del 10.77.0.1/24 dev pvx0")
+        if not stale:
+            server = ReferenceServer(host="0.0.0.0", port=port)
+            await server.start()
+        await asyncio.sleep(outage_s)
+        ups = {n: _ups(e) for n, e in events.items()}
+        _ip("addr add 10.77.0.1/24 dev pvx0")
+        backs = await asyncio.gather(*(_back(events[n], ups[n], 40) for n in names))
+    finally:
+        for s in sessions.values():
+            await s.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.stop()
+        _ip("link del pvx0")
+    out: dict[str, Any] = {"outage_s": outage_s, "netwatch": watch.snapshot().changes}
+    for n, took in zip(names, backs, strict=True):
+        out[f"{n}_back_ms"] = took
+        out[f"{n}_attempts"] = sessions[n].policy.attempts
     return out
 
 
+def in_netns(argv: list[str]) -> list[dict[str, Any]] | None:
+    """Run `network_outage` in a fresh network namespace (root and unshare needed): the
+    results, or None when namespaces are not permitted here."""
+    cmd = ["unshare", "--net", sys.executable, "-m", "bench.link", "--in-netns", *argv]
+    root = Path(__file__).resolve().parent.parent
+    # a key is required off loopback; the reference server takes any
+    env = {**os.environ, "GEMINI_API_KEY": "reference-server-takes-any-key"}
+    try:
+        res = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                             timeout=300)
+    except FileNotFoundError:
+        return None
+    if res.returncode != 0:
+        if "unshare" in res.stderr and "Operation not permitted" in res.stderr:
+            return None
+        raise RuntimeError(f"network namespace run failed: {res.stderr[-2000:]}")
+    return list(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+async def outages() -> dict[str, Any]:
+    """10 s and 60 s outages: the server's (no network event) in this process, the
+    network's (with and without NetWatch) in a namespace, side by side."""
+    netns = asyncio.create_task(asyncio.to_thread(in_netns, ["10", "60"]))
+    server = await asyncio.gather(server_outage(10), server_outage(60))
+    net = await netns
+    out: dict[str, Any] = {
+        "server_back_to_link_ms": {f"{r['outage_s']:g}s": r["back_ms"] for r in server},
+        "server_outage_attempts": {f"{r['outage_s']:g}s": r["attempts"] for r in server},
+    }
+    if net is None:
+        out["network_back_to_link_ms"] = "not measured: no network namespace here"
+        return out
+    out["network_back_to_link_ms"] = {f"{r['outage_s']:g}s": r["watched_back_ms"] for r in net}
+    out["network_back_no_netwatch_ms"] = {f"{r['outage_s']:g}s": r["control_back_ms"]
+                                          for r in net}
+    return out
+
+
+def run() -> dict[str, Any]:
+    out = asyncio.run(reconnect())
+    out.update(asyncio.run(goaway()))
+    out.update(asyncio.run(outages()))
+    out["how"] = ("loopback websockets; server stopped and restarted 12 times (0.1-0.6 s "
+                  "outages) while 20 ms frames stream; goAway on every connection "
+                  f"({HANDOVERS} handovers, 0.5 s left) during numbered 20 ms frames through a "
+                  "relay adding 10 ms each way; outages of 10 s and 60 s with default [link] "
+                  "settings (probe_s 3, reconnect_spread_s 2): the server's (stopped, network "
+                  "unchanged), and the network's in a namespace (the server drops the link, "
+                  "the address goes, comes back; one session told by NetWatch, one not), "
+                  "timed from the return to the next setupComplete")
+    return out
+
+
+def _main(argv: list[str]) -> None:
+    if argv[:1] != ["--in-netns"]:
+        print(json.dumps(run()))
+        return
+    p = argparse.ArgumentParser(prog="bench.link --in-netns")
+    p.add_argument("outages", nargs="+", type=float)
+    p.add_argument("--stale", action="store_true")
+    p.add_argument("--no-control", action="store_true")
+    p.add_argument("--link", default="", help="extra [link] lines")
+    p.add_argument("--ceiling", action="store_true", help="every random draw at its maximum")
+    args = p.parse_args(argv[1:])
+
+    async def each() -> list[dict[str, Any]]:
+        return [await network_outage(o, stale=args.stale, control=not args.no_control,
+                                     link=args.link.replace(";", "\n"), ceiling=args.ceiling)
+                for o in args.outages]
+
+    print(json.dumps(asyncio.run(each())))
+
+
 if __name__ == "__main__":
-    print(json.dumps(run()))
+    _main(sys.argv[1:])

@@ -207,18 +207,40 @@ def test_a_network_event_retries_within_its_small_jitter_and_resets_the_backoff(
     assert p.next_step(40.25) == lp.Connect()
 
 
-def test_a_network_event_restarts_an_attempt_still_connecting_without_a_linkdown() -> None:
-    p = policy(net_jitter_s=0.25)
+def test_a_network_event_restarts_an_attempt_stuck_connecting_without_a_linkdown() -> None:
+    p = policy(net_jitter_s=0.25, stuck_s=1.0)
     p.attempt_started(0.0)
-    assert p.network_changed(5.0) == [lp.Kill("network changed")]
+    assert p.network_changed(5.0) == [lp.Kill("network changed", quiet=True)]
     assert p.connect_failed(5.0, "network changed") == []
     assert p.next_step(5.25) == lp.Connect()
 
 
-def test_a_network_event_leaves_an_open_session_alone() -> None:
+def test_a_network_event_lets_a_young_attempt_run_and_retries_it_at_once() -> None:
+    p = policy(net_jitter_s=0.25, stuck_s=1.0, probe_s=0)
+    p.attempt_started(0.0)
+    assert p.network_changed(0.5) == []
+    assert p.connect_failed(0.6, "Network is unreachable") == []
+    assert p.next_step(0.85) == lp.Connect()
+    p.attempt_started(0.85)
+    p.opened(0.9)
+    p.network_changed(0.95)
+    p.setup_complete(1.0)  # it worked: a later failure is an ordinary one again
+    assert p.closed(1.5, None) == [lp.ReportDown("connection lost", False, 0.5)]
+
+
+def test_a_network_event_replaces_an_idle_session_quietly() -> None:
     p = policy()
     up(p, 0.0)
-    assert p.network_changed(1.0) == []
+    assert p.network_changed(1.0) == [lp.Kill("network changed", quiet=True)]
+    assert p.closed(1.1, None) == []  # no LinkDown, no backoff
+    assert p.next_step(1.1) == lp.Connect()
+
+
+def test_a_network_event_leaves_a_session_in_a_turn_alone() -> None:
+    p = policy()
+    up(p, 0.0)
+    p.reply_expected(1.0)
+    assert p.network_changed(1.5) == []
     assert p.phase is lp.Phase.UP
 
 

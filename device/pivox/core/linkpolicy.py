@@ -24,7 +24,9 @@ Rules, each a unit test in tests/unit/test_linkpolicy.py:
   A clean close that we did not ask for counts as a failure (else 1000-then-accept loops).
 - A network event (a default route or a usable address appeared; `hw/netwatch.py`) while
   the link is down resets the backoff and retries after at most `net_jitter_s`; an
-  attempt still connecting is abandoned and restarted.
+  attempt connecting for `stuck_s` already is abandoned and restarted, a younger one
+  is retried at once if it fails; an idle open session (no turn under way) is replaced at
+  once, quietly, since its socket may belong to an address that is gone.
 - Probe: once a wait is longer than `probe_s`, a cheap TCP connect to the endpoint every
   `probe_s`; when one succeeds, connect after `uniform(0, spread_s)`. If that connection
   then fails before setup, probes stop until the next network event or working session.
@@ -63,6 +65,7 @@ class Params:
     probe_s: float = 3.0  # 0: never probe
     spread_s: float = 2.0  # a probe's success: connect after uniform(0, spread_s)
     net_jitter_s: float = 0.25  # a network event: retry after uniform(0, this)
+    stuck_s: float = 1.0  # a network event abandons an attempt connecting this long
 
 
 # ------------------------------------------------------------------ what the adapter does
@@ -116,9 +119,11 @@ class StopRetrying:
 
 @dataclass(frozen=True)
 class Kill:
-    """Declare the connection dead: abort it without a closing handshake."""
+    """Abort the connection without a closing handshake: it is dead, or (`quiet`) it is
+    being replaced after a network change."""
 
     reason: str
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,9 +232,13 @@ class LinkPolicy:
             if self._retry_at is not None and self._retry_at > soon:
                 self._retry_at = soon
             self._probe_at = None
-        elif self.phase is Phase.CONNECTING:
-            self._restart = True  # it may be stuck on the old network
-            return [Kill("network changed")]
+        elif self.phase in (Phase.CONNECTING, Phase.OPEN):
+            self._restart = True  # if this attempt fails, it is retried at once
+            if self.phase is Phase.CONNECTING and now - self._started >= self.params.stuck_s:
+                return [Kill("network changed", quiet=True)]  # likely stuck on the old one
+        elif not (self._turn_open or self._expecting or self._ours or self._dead):
+            self._ours = True  # an idle session may be tied to an address that is gone:
+            return [Kill("network changed", quiet=True)]  # replace it now (it resumes)
         return []
 
     def probe_result(self, now: float, ok: bool) -> None:
@@ -267,6 +276,7 @@ class LinkPolicy:
         self.phase = Phase.UP
         self._up_since = self._last_frame = now
         self._probe_trusted = True
+        self._restart = False
         return [StartSending(), ReportUp()]
 
     def frame_received(self, now: float) -> None:

@@ -88,7 +88,7 @@ class LiveSession:
         self._on_event = on_event
         self._frame_ms = frame_ms
         self.policy = policy if policy is not None else policy_for(cfg)
-        self._audio: deque[tuple[bytes, float | None]] = deque()
+        self._audio: deque[tuple[bytes | str, float | None]] = deque()
         self._audio_gen = 0  # bumped whenever the buffer is cleared
         # Microphone-to-wire latency of recent frames (capture of the last sample to the
         # socket write), in ms: for status and the latency benchmark.
@@ -123,6 +123,11 @@ class LiveSession:
             self._audio.popleft()
             self.stats.audio_dropped_ms += self._frame_ms
         self._audio.append((pcm, captured_at))
+        self._has_audio.set()
+
+    def send_activity(self, start: bool) -> None:
+        """activityStart / activityEnd (local turn detection), in order with the audio."""
+        self._audio.append(("start" if start else "end", None))
         self._has_audio.set()
 
     def _clear_audio(self) -> None:
@@ -294,9 +299,9 @@ class LiveSession:
                     self._on_event(ev.LinkDown(reason, config_error=config_error))
                 case lp.StopRetrying(reason):
                     log.warning("link: %s; not retrying until asked again", reason)
-                case lp.Kill(reason):
+                case lp.Kill(reason, quiet):
                     if conn is not None:
-                        self._kill(conn, reason)
+                        self._kill(conn, reason, quiet)
                 case lp.HandOver():
                     if conn is not None and conn.ws is not None:
                         self._spawn(self._close(conn, conn.ws, "goAway handover"))
@@ -304,13 +309,13 @@ class LiveSession:
                     if conn is not None and conn.ws is not None:
                         self._spawn(self._close(conn, conn.ws, "idle"))
 
-    def _kill(self, conn: _Connection, reason: str) -> None:
+    def _kill(self, conn: _Connection, reason: str, quiet: bool) -> None:
         conn.killed = True
+        log.log(logging.INFO if quiet else logging.WARNING, "%s: %s",
+                "replacing the connection" if quiet else "link dead", reason)
         if conn.ws is not None:
-            log.warning("link dead: %s", reason)
             conn.ws.transport.abort()
         elif conn.opening is not None:
-            log.info("abandoning a connection attempt: %s", reason)
             conn.opening.cancel()
 
     async def _close(self, conn: _Connection, ws: ClientConnection, why: str) -> None:
@@ -329,7 +334,10 @@ class LiveSession:
                 continue
             gen = self._audio_gen
             item = self._audio.popleft()
-            conn.codec.send_audio(item[0])
+            if isinstance(item[0], str):
+                conn.codec.send_activity(item[0] == "start")
+            else:
+                conn.codec.send_audio(item[0])
             try:
                 await self._flush(conn)
             except (websockets.ConnectionClosed, asyncio.CancelledError) as exc:
