@@ -115,4 +115,7 @@ def request(path: str, cmd: str, timeout: float = 3.0, **args: Any) -> dict[str,
             if not chunk:
                 break
             buf += chunk
-    return json.loads(buf)
+    reply = json.loads(buf)
+    if not isinstance(reply, dict):
+        raise ValueError("the daemon's answer is not a JSON object")
+    return reply
