@@ -19,7 +19,7 @@ from test_systemd import WATCHDOG_S, NotifySocket, start_daemon, stop_daemon
 from pivox.control import request
 
 VITAL = ("capture", "playback", "link", "pump", "deadlines")
-RESTARTABLE = ("leds", "control")
+RESTARTABLE = ("leds", "control", "netwatch")
 
 
 def _start(tmp_path: Path, notify: NotifySocket):
