@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("serve-reference", help="the bundled Gemini Live reference server")
     ref.add_argument("--host", default="127.0.0.1")
     ref.add_argument("--port", type=int, default=8765)
-    ref.add_argument("--silence-ms", type=int, default=400)
+    ref.add_argument("--silence-ms", type=int, default=500)
     ref.set_defaults(func=cmd_serve_reference)
     return p
 

@@ -64,6 +64,7 @@ class SessionConfig:
     resumption: bool
     handle: str
     voice: str
+    silence_ms: int | None = None  # automaticActivityDetection.silenceDurationMs, if sent
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -125,6 +126,11 @@ def check_setup(setup: Any) -> SessionConfig:
                "setup.realtimeInputConfig.automaticActivityDetection")
     for key, allowed in SENSITIVITY.items():
         _enum(aad.get(key), allowed, f"setup.realtimeInputConfig.automaticActivityDetection.{key}")
+    silence = aad.get("silenceDurationMs")
+    if silence is not None and (not isinstance(silence, int) or isinstance(silence, bool)
+                                or silence < 0):
+        raise ProtocolError(INVALID, "Invalid value at 'setup.realtimeInputConfig."
+                                     f"automaticActivityDetection.silenceDurationMs' ({silence!r})")
     _enum(ric.get("activityHandling"), ACTIVITY_HANDLING,
           "setup.realtimeInputConfig.activityHandling")
     _enum(ric.get("turnCoverage"), TURN_COVERAGE, "setup.realtimeInputConfig.turnCoverage")
@@ -143,6 +149,7 @@ def check_setup(setup: Any) -> SessionConfig:
         resumption=resumption is not None,
         handle=str(handle),
         voice=voice if isinstance(voice, str) else "",
+        silence_ms=silence,
     )
 
 

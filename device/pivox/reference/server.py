@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pivox.reference.faults import Faults
-from pivox.reference.session import Reply, ServerSession, load_replies
+from pivox.reference.session import Reply, ServerSession, TurnRecord, load_replies
 from pivox.secrets import RedactingLogger
 
 log = logging.getLogger("pivox.reference")
@@ -38,7 +38,8 @@ LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGener
 RECEIVED_MAX = 10000
 HANDLES_MAX = 1000
 
-__all__ = ["LIVE_PATH", "Faults", "ReferenceServer", "Reply", "ServerStats", "serve_forever"]
+__all__ = ["LIVE_PATH", "Faults", "ReferenceServer", "Reply", "ServerStats", "TurnRecord",
+           "serve_forever"]
 
 
 @dataclass
@@ -58,19 +59,25 @@ class ServerStats:
 class ReferenceServer:
     """A Gemini Live endpoint on `host:port` (port 0: any free port, see `.port`).
 
-    `silence_ms` of non-speech ends a user turn; `pace` is how many times faster than real
-    time replies are streamed; with `playback_hold` the final `turnComplete` waits until the
-    reply would have finished playing, as Google's does. `api_key`, when given, is the only
-    key accepted (HTTP 403 otherwise); it is never logged.
+    `silence_ms` of quiet after any speech ends a user turn (a setup's `silenceDurationMs`
+    wins), as quickly as Google's automatic activity detection does; `pace` is how many
+    times faster than real time replies are streamed; with `playback_hold` the final
+    `turnComplete` waits until the reply would have finished playing, as Google's does.
+    `api_key`, when given, is the only key accepted (HTTP 403 otherwise); it is never logged.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, silence_ms: int = 400,
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, silence_ms: int = 500,
                  pace: float = 2.0, api_key: str | None = None,
                  reply_dir: str | Path | None = None, playback_hold: bool = True,
                  ssl: ssl_mod.SSLContext | None = None,
                  tool_call: tuple[str, dict[str, Any]] | None = None,
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, keep_audio: bool = False) -> None:
         self.host = host
+        # Tests read what each turn held: the user audio per connection (`keep_audio`)
+        # and one record per user turn.
+        self.keep_audio = keep_audio
+        self.heard: dict[int, bytearray] = {}
+        self.turn_log: list[TurnRecord] = []
         # Ask the device to run this function (if it declared it) before each reply.
         self.tool_call = tool_call
         self.faults = faults

@@ -1,7 +1,13 @@
 """One Live connection on the reference server: protocol state, end-pointing, replies.
 
-User turns are found by pymicro-vad on the incoming audio, counted in samples rather than
-seconds, so a test may send audio faster than real time and still get the same turns.
+User turns are found the way Google's automatic activity detection (high sensitivities)
+finds them: any speech it receives, even a fragment, opens a turn, and `silenceDurationMs`
+of quiet after it (the setup's, else the server's `silence_ms`) ends it. pymicro-vad judges
+the audio, primed with silence at connect so the first words of a connection count too;
+time is counted in samples, so a test may send audio faster than real time and still get
+the same turns. With automatic detection disabled, `activityStart` / `activityEnd` alone
+open and close turns. Each turn is recorded (`ReferenceServer.turn_log`) with where it
+began and ended in the connection's audio and when its reply started.
 A reply is a recorded WAV streamed as Google streams one: 40 ms parts, faster than real
 time, `generationComplete`, then `turnComplete` once playback would be over. Speech that
 starts while a reply is still due to be heard interrupts it, unless the setup asked for
@@ -44,6 +50,21 @@ VOICES = Path(__file__).with_name("voices")
 CHUNK_MS = 40
 CHUNK_BYTES = frame_bytes(CHUNK_MS, MODEL_RATE)
 TOKENS_PER_AUDIO_S = 32  # Gemini's rate for audio; usage figures are approximate
+START_MS = 20  # voiced audio that opens a turn: a fragment is enough, as at high sensitivity
+PRIME_STEPS = 80  # 10 ms steps of silence pymicro-vad needs before it judges anything
+
+
+@dataclass
+class TurnRecord:
+    """One user turn as the server saw it, in 16 kHz samples of the connection's audio."""
+
+    connection: int
+    turn: int
+    why: str  # "silence", "activityEnd", "audioStreamEnd", "clientContent"
+    speech_from: int | None  # where its first speech (or activityStart) was heard
+    ended_at: int
+    reply_at: int | None = None  # samples received when its reply started
+    reply_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,9 @@ class ServerSession:
         self.server = server
         self.ws = ws
         self.cfg: SessionConfig | None = None
-        self.detector = SpeechDetector(end_ms=server.silence_ms)
+        self.detector = self._detector(server.silence_ms)
+        self.speech_from: int | None = None  # start of the turn being heard
+        self.connection = server.stats.connections
         self.samples_in = 0  # 16 kHz samples of user audio: the end-pointer's clock
         self.turns = 0
         self.replied = 0  # replies started; picks the next recorded reply
@@ -98,6 +121,13 @@ class ServerSession:
         self.faults = hooks_for(server.faults, server.stats.connections)
         self.declared: set[str] = set()  # function names the client declared in setup
         self.tool_answered = asyncio.Event()
+
+    @staticmethod
+    def _detector(silence_ms: int) -> SpeechDetector:
+        detector = SpeechDetector(start_ms=START_MS, end_ms=max(10, silence_ms))
+        for _ in range(PRIME_STEPS):
+            detector.process(bytes(STEP_BYTES))
+        return detector
 
     async def run(self) -> None:
         async for raw in self.ws:
@@ -141,6 +171,8 @@ class ServerSession:
 
     async def _setup(self, body: Any) -> None:
         self.cfg = cfg = rules.check_setup(body)
+        if cfg.silence_ms is not None:
+            self.detector = self._detector(cfg.silence_ms)
         self.declared = {d.get("name") for t in body.get("tools") or []
                          for d in t.get("functionDeclarations") or []}
         self.server.stats.setups += 1
@@ -178,6 +210,7 @@ class ServerSession:
                                                    "when automatic activity detection is enabled.")
             if kind == "activityStart" and not self.in_activity:
                 self.in_activity = True
+                self.speech_from = self.samples_in
                 await self._speech_started()
             elif kind == "activityEnd" and self.in_activity:
                 self.in_activity = False
@@ -195,6 +228,8 @@ class ServerSession:
                 stream = self._resamplers[rate] = soxr.ResampleStream(
                     rate, MIC_RATE, 1, dtype="int16")
             pcm = stream.resample_chunk(np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2")).tobytes()
+        if self.server.keep_audio:
+            self.server.heard.setdefault(self.connection, bytearray()).extend(pcm)
         self.samples_in += len(pcm) // 2
         self.prompt_tokens += round(len(pcm) / SAMPLE_BYTES / MIC_RATE * TOKENS_PER_AUDIO_S)
         if not self.cfg.automatic_activity:
@@ -203,6 +238,8 @@ class ServerSession:
         for i in range(0, len(pcm), STEP_BYTES):
             event = self.detector.process(pcm[i : i + STEP_BYTES])
             if event == "start":
+                at = self.samples_in - (len(pcm) - i) // 2 - START_MS * MIC_RATE // 1000
+                self.speech_from = max(0, at)
                 await self._speech_started()
             elif event == "end":
                 await self._turn_ended("silence")
@@ -219,6 +256,9 @@ class ServerSession:
         self.server.stats.turns += 1
         log.info("turn %d ended (%s) at %.2f s of audio", self.turns, why,
                  self.samples_in / MIC_RATE)
+        self.server.turn_log.append(TurnRecord(self.connection, self.turns, why,
+                                               self.speech_from, self.samples_in))
+        self.speech_from = None
         self._answer()
 
     async def _client_turn(self) -> None:
@@ -290,6 +330,10 @@ class ServerSession:
         server.stats.replies += 1
         self.reply_phase = "streaming"
         log.info("reply to turn %d: %s (%.1f s)", self.turns, reply.name, reply.duration_s)
+        record = next((r for r in reversed(server.turn_log) if r.connection == self.connection
+                       and r.reply_at is None), None)
+        if record is not None:
+            record.reply_at, record.reply_text = self.samples_in, reply.text
         if cfg.resumption:  # Google's "not resumable now" during generation
             await self._send({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
         await self.faults.before_reply(self.ws)
