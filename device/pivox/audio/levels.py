@@ -32,7 +32,9 @@ class AcousticContext:
         db = 20 * math.log10(rms) if rms > 1e-5 else FLOOR_DB
         self.level_dbfs = db
         self._frames += 1
-        rising = 0.05 if self._frames < 100 else 0.002  # settle in the first two seconds
+        # Settle in the first two seconds, but not towards speech: a voice in them (a wake
+        # word said at once) must not lift the floor it is measured against.
+        rising = 0.05 if self._frames < 100 and db < self.noise_floor_dbfs + 12 else 0.002
         rate = 0.3 if db < self.noise_floor_dbfs else rising  # then fall fast, rise slowly
         self.noise_floor_dbfs += rate * (db - self.noise_floor_dbfs)
         if speaking:

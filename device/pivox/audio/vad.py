@@ -1,11 +1,15 @@
 """End-of-speech detection on 16 kHz audio, in audio time (works faster than real time too).
 
 Wraps pymicro-vad's detector (10 ms steps) with the hysteresis a conversation needs:
-speech starts after `start_ms` of voice, and ends after `end_ms` of quiet.
+speech starts after `start_ms` of voice, and ends after `end_ms` of quiet. A step quieter
+than `min_dbfs` (the capture thread sets it just above the room's noise floor) is quiet
+whatever the model says: pymicro-vad's window keeps its probability up for a while after
+the voice stops, and the room's own level says sooner that it has.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from pymicro_vad import MicroVad
 
 from pivox.core.formats import frame_bytes
@@ -24,6 +28,7 @@ class SpeechDetector:
         self._quiet = 0
         self.in_speech = False
         self.last_probability = 0.0
+        self.min_dbfs = -200.0  # no level gate until the room is known
 
     def process(self, pcm: bytes) -> str | None:
         """Feed audio; returns "start" or "end" when speech begins or ends in it."""
@@ -35,7 +40,7 @@ class SpeechDetector:
             if prob < 0:  # the detector is still filling its window
                 continue
             self.last_probability = prob
-            if prob >= self.threshold:
+            if prob >= self.threshold and _dbfs(step) >= self.min_dbfs:
                 self._voiced += 1
                 self._quiet = 0
             else:
@@ -60,3 +65,9 @@ class SpeechDetector:
         self._buf = b""
         self._voiced = self._quiet = 0
         self.in_speech = False
+
+
+def _dbfs(pcm: bytes) -> float:
+    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    ms = float(np.dot(x, x)) / max(1, len(x))
+    return 10 * float(np.log10(ms / 32768.0**2)) if ms > 0 else -200.0

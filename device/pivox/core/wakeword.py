@@ -51,6 +51,11 @@ class WakeEngine(Protocol):
         """Forget buffered audio and probabilities (after a mute)."""
         ...
 
+    def lag_s(self, keyword: str) -> tuple[float, float]:
+        """(earliest, latest) seconds between the keyword's end and its detection: the
+        capture thread starts the model's audio after the keyword with it."""
+        ...
+
 
 def is_model_file(spec: str) -> bool:
     return "/" in spec or spec.endswith(tuple(MODEL_SUFFIX.values()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from pivox.core.formats import MIC_RATE
+from pivox.wake import timing
 from pivox.wake.base import Scorer
 
 
@@ -45,6 +46,10 @@ class Spotter:
         # status, and for tuning a cutoff in a real room.
         self.last_probability = dict.fromkeys(self.cutoffs, 0.0)
         self.peak_probability = dict.fromkeys(self.cutoffs, 0.0)
+
+    def lag_s(self, keyword: str) -> tuple[float, float]:
+        """(earliest, latest) seconds this engine fires after `keyword` ends (wake.timing)."""
+        return timing.lag_s(self.name, keyword)
 
     @property
     def cutoff(self) -> float:
