@@ -26,6 +26,7 @@ from pivox.audio.echo import REANCHOR_S, DelayEstimator, EchoReference, SpeexEch
 from pivox.audio.handoff import Handoff
 from pivox.audio.levels import AcousticContext
 from pivox.audio.ownvoice import OwnVoice
+from pivox.audio.preroll import HELD_MAX_FRAMES, Cut, keyword_cut
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
 from pivox.core.formats import FRAME_MS, MIC_RATE
@@ -38,6 +39,7 @@ log = logging.getLogger("pivox.capture")
 ALIGN_SLACK_S = 0.02
 CONVERGED_DB = 12.0  # echo reduction (per half second) that makes talking over a reply safe
 STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
+SPEECH_ABOVE_DB = 6.0  # a voice is at least this far above the room's noise floor
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ class Capture:
         # While idle, frames stay here in the pre-roll ring and never wake the loop; a
         # conversation takes the ring and then receives every frame (see start_streaming).
         self._lock = threading.Lock()
-        self._preroll: deque[bytes] = deque(maxlen=max(1, preroll_frames))
+        self._preroll_frames = max(1, preroll_frames)
+        self._preroll: deque[tuple[bytes, float, float]] = deque(
+            maxlen=self._preroll_frames + HELD_MAX_FRAMES)
+        self._cut: Cut | None = None  # a wake word's end, still to be found in the ring
+        self._held = False  # the ring holds only what followed a wake word: keep it
         self._streaming = False
         self.frames = 0
         self.muted_frames = 0
@@ -130,12 +136,17 @@ class Capture:
         self._thread.start()
 
     def start_streaming(self) -> list[bytes]:
-        """From now on every frame goes to the loop; returns the pre-roll before it, so the
-        words right after the wake word are never clipped and nothing falls in between."""
+        """From now on every frame goes to the loop; returns the pre-roll before it: what
+        followed the wake word, so the words right after it are never clipped, the keyword
+        itself is not the user's turn, and nothing falls in between. While the keyword's
+        end is still being found, returns nothing and the thread hands the pre-roll over."""
         with self._lock:
-            frames = list(self._preroll)
-            self._preroll.clear()
             self._streaming = True
+            if self._cut is not None:
+                return []
+            frames = [pcm for pcm, _, _ in self._preroll]
+            self._preroll.clear()
+            self._held = False
         return frames
 
     def stop_streaming(self) -> None:
@@ -146,6 +157,7 @@ class Capture:
         with self._lock:
             self.muted = on
             self._preroll.clear()
+            self._cut, self._held = None, False
             self._streaming = self._streaming and not on
 
     def stop(self) -> None:
@@ -315,9 +327,11 @@ class Capture:
             if keyword:
                 self.last_wake = (keyword, now)
                 self.wake_count += 1
-                event = (ev.StopSpoken(keyword) if keyword in self._wake.stop_keywords
-                         else ev.WakeDetected(keyword))
-                self._events(event)
+                stop = keyword in self._wake.stop_keywords
+                if not stop and not self._streaming:
+                    with self._lock:
+                        self._cut = Cut(now, self._wake.lag_s(keyword))
+                self._events(ev.StopSpoken(keyword) if stop else ev.WakeDetected(keyword))
             # What the model hears during a reply: the canceller's residual is replaced by
             # silence unless the user is talking over it (see DoubleTalk); the wake engine
             # heard it all. Earcons are not held back: the user's first words follow them.
@@ -334,6 +348,7 @@ class Capture:
                         self._speech.process(old)
                     self._speech.settle()
                 edge = self._speech.process(up)
+                    self._speech.min_dbfs = self.acoustic.noise_floor_dbfs + SPEECH_ABOVE_DB
                 if edge == "start":
                     self._events(ev.SpeechStarted())
                 elif edge == "end":
@@ -342,8 +357,29 @@ class Capture:
             elif speaking:
                 speaking = False
             recent.append(up)
-            with self._lock:
+            self._hand_over(up, now, self.acoustic.level_dbfs)
+
+    def _hand_over(self, up: bytes, now: float, level: float) -> None:
+        """To the loop while streaming; else into the pre-roll ring, which after a wake word
+        is cut to what followed the keyword once its end can be told."""
+        with self._lock:
+            if self._streaming and self._cut is None:
+                self._out.put(Captured(now, up))
+                return
+            self._preroll.append((up, now, level))
+            if self._cut is not None and now >= self._cut.decide_at:
+                frames = list(self._preroll)
+                first = keyword_cut(frames, self._cut, self.acoustic.noise_floor_dbfs)
+                log.debug("wake word ended %.0f ms before its detection",
+                          (self._cut.wake_t - frames[first][1] + 0.02) * 1000)
+                self._cut, self._held = None, True
+                self._preroll.clear()
                 if self._streaming:
-                    self._out.put(Captured(now, up))
+                    for pcm, t, _ in frames[first:]:
+                        self._out.put(Captured(t, pcm))
+                    self._held = False
                 else:
-                    self._preroll.append(up)
+                    self._preroll.extend(frames[first:])
+            elif self._cut is None and not self._held:
+                while len(self._preroll) > self._preroll_frames:
+                    self._preroll.popleft()
