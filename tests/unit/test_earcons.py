@@ -10,7 +10,7 @@ import pytest
 
 from pivox.audio import earcons
 from pivox.audio.earcons import EARCONS, PROMPTS, earcon, prompt, sound
-from pivox.core import machine
+from pivox.core import handlers
 
 
 def samples(pcm: bytes) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_prompts_are_bundled_speech_at_the_playback_rate(name: str):
 
 
 def test_every_sound_the_machine_plays_exists():
-    names = set(re.findall(r'PlayPrompt\("(\w+)"\)', inspect.getsource(machine)))
+    names = set(re.findall(r'PlayPrompt\("(\w+)"\)', inspect.getsource(handlers)))
     assert names and names <= set(EARCONS) | set(PROMPTS)
     for name in names:
         assert len(sound(name)) > 0

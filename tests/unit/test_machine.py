@@ -39,6 +39,7 @@ SAMPLE_EVENTS: dict[type, ev.Event] = {
     ev.PlaybackDrained: ev.PlaybackDrained(),
     ev.MuteSet: ev.MuteSet(True),
     ev.DeviceFailed: ev.DeviceFailed("microphone", "No such device"),
+    ev.ReplySaid: ev.ReplySaid(" Shall I go on?"),
     ev.Timeout: ev.Timeout(),
 }
 WAITING = (State.BOOTING, State.LISTENING, State.THINKING, State.SPEAKING, State.OFFLINE,
@@ -199,7 +200,7 @@ def test_replying_and_expected_reply_are_the_machine_s_decisions() -> None:
     assert ev.SetReplying(True) not in acts and ev.ExpectReply() not in acts
     m = step(m, ev.SpeechStarted(), 1.2, T)[0]
     m, acts = step(m, ev.SpeechEnded(), 2.0, T)
-    assert acts == [ev.ExpectReply()]
+    assert acts == [ev.UserActivity(False), ev.ExpectReply()]
     m, acts = step(m, ev.AudioOut(b"ab"), 2.5, T)
     assert acts == [ev.Play(b"ab"), ev.SetReplying(True)]
     m, acts = step(m, ev.Interrupted(), 2.7, T)

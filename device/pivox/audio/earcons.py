@@ -21,12 +21,14 @@ from pivox.core.formats import MODEL_RATE
 
 RATE = MODEL_RATE  # played as the model's replies are
 PROMPTS = ("offline", "apology", "error", "mute", "unmute")
-EARCONS = ("wake", "done")
+EARCONS = ("wake", "done", "no_speech")
 
 # name: (note frequencies in Hz, seconds between note onsets, total seconds, peak level)
 _CHIMES: dict[str, tuple[tuple[float, ...], float, float, float]] = {
     "wake": ((659.25, 880.0), 0.06, 0.15, 0.25),  # E5 -> A5, rising: "I'm listening"
     "done": ((880.0, 659.25), 0.06, 0.15, 0.18),  # A5 -> E5, falling and softer: "over"
+    # D5 -> A4, low and soft: "I heard nothing, I've stopped listening"
+    "no_speech": ((587.33, 440.0), 0.06, 0.15, 0.15),
 }
 
 

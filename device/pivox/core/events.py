@@ -118,6 +118,14 @@ class DeviceFailed:
 
 
 @dataclass(frozen=True)
+class ReplySaid:
+    """A piece of the reply's output transcription: whether the reply ends by asking the
+    user something decides the follow-up."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Timeout:
     """The current state's deadline has passed. The loop sends it; the machine checks it."""
 
@@ -139,6 +147,7 @@ Event = (
     | PlaybackDrained
     | MuteSet
     | DeviceFailed
+    | ReplySaid
     | Timeout
 )
 
@@ -207,6 +216,15 @@ class SetReplying:
 
 
 @dataclass(frozen=True)
+class UserActivity:
+    """The user's turn starts (on) or ends (off), by the local speech detector. With local
+    turn detection the link sends activityStart / activityEnd for it; the server decides
+    otherwise, and this is only bookkeeping."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class ExpectReply:
     """The user's turn is over: an answer is due, so a silent link now means a dead one."""
 
@@ -230,6 +248,7 @@ Action = (
     | PlayPrompt
     | SetMute
     | SetReplying
+    | UserActivity
     | ExpectReply
     | ReportProblem
 )

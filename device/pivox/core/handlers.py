@@ -21,12 +21,25 @@ def _idle(m: Machine, now: float, t: Timings, actions: list[Action]) -> Result:
 
 
 def _listen(m: Machine, now: float, t: Timings, actions: list[Action], *,
-            discard_reply: bool) -> Result:
+            discard_reply: bool, follow_up: bool = False) -> Result:
     return (
-        replace(m, state=State.LISTENING, deadline=now + t.no_speech_s, heard_speech=False,
-                turn_done=False, discard_reply=discard_reply),
+        replace(m, state=State.LISTENING, heard_speech=False, turn_done=False,
+                deadline=now + (t.follow_up_s if follow_up else t.no_speech_s),
+                discard_reply=discard_reply, follow_up=follow_up, reply_tail="", asked=False),
         actions,
     )
+
+
+def _think(m: Machine, now: float, t: Timings, actions: list[Action]) -> Result:
+    """The user's turn is over: close it (local turn detection sends activityEnd) and
+    wait for the reply, whose transcription starts afresh."""
+    return (replace(m, state=State.THINKING, deadline=now + t.thinking_s, reply_tail="",
+                    asked=False), [*actions, ev.UserActivity(False)])
+
+
+def asks(text: str) -> bool:
+    """Whether a reply's transcription ends by asking the user something."""
+    return text.rstrip(" \t\n\"'\u201d\u2019)").endswith(("?", "\uff1f"))
 
 
 def _offline(m: Machine, now: float, t: Timings, reason: str, actions: list[Action]) -> Result:
@@ -126,13 +139,18 @@ def device_failed_muted(m: Machine, e: ev.DeviceFailed, now: float, t: Timings) 
 
 def speech_started(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return replace(m, state=State.LISTENING, heard_speech=True, turn_done=False,
-                   deadline=now + t.max_utterance_s), []
+                   deadline=now + t.max_utterance_s), [ev.UserActivity(True)]
 
 
 def speech_ended(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if not m.heard_speech:
         return _stay(m)
-    return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
+    return _think(m, now, t, [])
+
+
+def reply_said(m: Machine, e: ev.ReplySaid, now: float, t: Timings) -> Result:
+    tail = (m.reply_tail + e.text)[-80:]
+    return replace(m, reply_tail=tail, asked=asks(tail)), []
 
 
 def first_audio(m: Machine, e: ev.AudioOut, now: float, t: Timings) -> Result:
@@ -160,8 +178,11 @@ def thinking_turn_complete(m: Machine, e: Event, now: float, t: Timings) -> Resu
 
 def listening_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
     if m.heard_speech:  # talked for max_utterance_s: stop waiting for the end, await reply
-        return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
-    return _idle(m, now, t, [ev.StopUplink()])
+        return _think(m, now, t, [])
+    # Nobody spoke: say so with a short earcon, unless this was the quiet end of a
+    # follow-up the user did not take up.
+    prompt: list[Action] = [] if m.follow_up else [ev.PlayPrompt("no_speech")]
+    return _idle(m, now, t, [ev.StopUplink(), *prompt])
 
 
 def thinking_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:
@@ -185,9 +206,8 @@ def drained(m: Machine, e: Event, now: float, t: Timings) -> Result:
         return _stay(m)
     if m.busy:  # the server is still working on this request: more replies will come
         return replace(m, state=State.THINKING, deadline=now + t.thinking_s), []
-    if t.follow_up_s > 0:
-        nxt, actions = _listen(m, now, t, [], discard_reply=False)
-        return replace(nxt, deadline=now + t.follow_up_s), actions
+    if t.follow_up == "always" or (t.follow_up == "question" and m.asked):
+        return _listen(m, now, t, [], discard_reply=False, follow_up=True)  # no wake word
     return _idle(m, now, t, [ev.StopUplink()])
 
 
@@ -213,8 +233,10 @@ def barge_in(m: Machine, e: Event, now: float, t: Timings) -> Result:
 
 
 def note_speech(m: Machine, e: ev.SpeechStarted | ev.SpeechEnded, now: float, t: Timings) -> Result:
-    """While speaking, the user's voice only matters if they go on to barge in."""
-    return replace(m, heard_speech=isinstance(e, ev.SpeechStarted)), []
+    """While speaking, the user's voice only matters if they go on to barge in (with local
+    turn detection the runner opens the turn only if the model hears the microphone)."""
+    talking = isinstance(e, ev.SpeechStarted)
+    return replace(m, heard_speech=talking), [ev.UserActivity(talking)]
 
 
 def speaking_timeout(m: Machine, e: Event, now: float, t: Timings) -> Result:

@@ -76,6 +76,8 @@ TRANSITIONS: dict[Key, Handler[Event]] = dict([
     _on(S.THINKING, ev.Timeout, h.thinking_timeout),
     _on(S.THINKING, ev.MuteSet, h.mute),
     _on(S.THINKING, ev.DeviceFailed, h.device_failed),
+    _on(S.THINKING, ev.ReplySaid, h.reply_said),
+    _on(S.SPEAKING, ev.ReplySaid, h.reply_said),
     _on(S.SPEAKING, ev.AudioOut, h.more_audio),
     _on(S.SPEAKING, ev.TurnComplete, h.turn_complete),
     _on(S.LISTENING, ev.ServerBusy, h.server_busy),
@@ -136,6 +138,7 @@ _ignore(tuple(State), (ev.SpeechStarted, ev.SpeechEnded),
         "local speech detection only steers a conversation; while speaking it is only noted "
         "(the server decides whether the user interrupts)")
 _ignore(tuple(State), (ev.AudioReady,), "audio is already running")
+_ignore(tuple(State), (ev.ReplySaid,), "only the reply being given decides the follow-up")
 _ignore((S.BOOTING,), (ev.LinkUp, ev.LinkDown, ev.WakeDetected, ev.TalkPressed),
         "nothing can happen before audio runs")
 _ignore((S.LISTENING,), (ev.WakeDetected,), "already listening")
@@ -160,16 +163,28 @@ def step(m: Machine, event: Event, now: float, timings: Timings) -> tuple[Machin
 def _follow(before: Machine, after: Machine, actions: list[Action]
             ) -> tuple[Machine, list[Action]]:
     """What every transition implies, decided once here rather than in each handler: the
-    uplink flag follows Start/StopUplink; entering or leaving SPEAKING arms or disarms the
-    stop word and the echo hold (SetReplying); entering THINKING means a reply is due."""
-    uplink = before.uplink
+    uplink flag follows Start/StopUplink; the user's turn (activity) follows UserActivity,
+    a repeated edge is dropped, and stopping the uplink closes an open turn first;
+    entering or leaving SPEAKING arms or disarms the stop word and the echo hold
+    (SetReplying); entering THINKING means a reply is due."""
+    uplink, activity = before.uplink, before.activity
+    kept: list[Action] = []
     for a in actions:
-        if isinstance(a, ev.StartUplink):
+        if isinstance(a, ev.UserActivity):
+            if a.on is activity or (a.on and not uplink):
+                continue
+            activity = a.on
+        elif isinstance(a, ev.StartUplink):
             uplink = True
         elif isinstance(a, ev.StopUplink):
+            if activity:
+                kept.append(ev.UserActivity(False))
+                activity = False
             uplink = False
-    if uplink is not after.uplink:
-        after = replace(after, uplink=uplink)
+        kept.append(a)
+    actions = kept
+    if uplink is not after.uplink or activity is not after.activity:
+        after = replace(after, uplink=uplink, activity=activity)
     edges: list[Action] = []
     speaking = after.state is State.SPEAKING
     if speaking is not (before.state is State.SPEAKING):

@@ -35,7 +35,8 @@ class Timings:
     thinking_s: float = 10.0  # no reply this long after speech ends: apologise, idle
     reply_gap_s: float = 10.0  # speaking, no audio and no turnComplete this long: finish
     drain_s: float = 30.0  # speaking, turn over, speaker never drains: give up
-    follow_up_s: float = 0.0  # after a reply, keep listening this long (0: back to idle)
+    follow_up: str = "question"  # after a reply: "question" (if it asked), "always", "never"
+    follow_up_s: float = 6.0  # ...keep listening this long without the wake word
     keep_warm_s: float = 60.0  # idle with an open session: close it after this
     offline_recheck_s: float = 30.0  # offline: nudge the link this often
     error_retry_s: float = 60.0  # error on a configuration failure: retry this slowly
@@ -55,6 +56,10 @@ class Machine:
     error_kind: str = ""  # ERROR: "device" or "link"
     device: str = ""  # ERROR of kind "device": which one ("microphone", "speaker")
     uplink: bool = False  # microphone audio streams to the link (StartUplink..StopUplink)
+    activity: bool = False  # the user's turn is open (UserActivity(True)..UserActivity(False))
+    follow_up: bool = False  # LISTENING after a reply, without the wake word
+    reply_tail: str = ""  # the end of the reply's transcription so far
+    asked: bool = False  # ...and whether it ends by asking the user something
 
 
 Result = tuple[Machine, list[Action]]
