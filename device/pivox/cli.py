@@ -1,4 +1,4 @@
-"""pivox run | demo | serve-reference | status | diag | config check | wake eval"""
+"""pivox run | demo | serve-reference | status | diag | config check | wake eval | fleet"""
 
 from __future__ import annotations
 
@@ -161,6 +161,33 @@ def cmd_wake_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Every speaker on the broker: the [mqtt] of --config, with any flag overriding it."""
+    import dataclasses
+
+    from pivox.home.settings import MqttConfig, plain_problem
+
+    mqtt = MqttConfig() if args.host else _load_config(args.config).mqtt
+    flags = {"host": args.host, "port": args.port, "tls": args.tls, "ca_file": args.ca_file,
+             "cert_file": args.cert_file, "key_file": args.key_file, "username": args.username,
+             "password_file": args.password_file, "base_topic": args.base_topic,
+             "allow_plain": args.allow_plain}
+    mqtt = dataclasses.replace(mqtt, **{k: v for k, v in flags.items() if v is not None})
+    if not mqtt.enabled:
+        print(f"pivox: no [mqtt] host in {args.config}: give --host", file=sys.stderr)
+        return EXIT_CONFIG
+    problem = plain_problem(mqtt, config_mod.is_loopback)
+    if problem:
+        raise config_mod.ConfigError("pivox fleet", "mqtt.tls (--tls)", problem, mqtt.tls)
+    try:
+        from pivox.home import fleet
+    except ImportError:
+        print("pivox: pivox fleet needs the mqtt extra (pip install 'pivox[mqtt]')",
+              file=sys.stderr)
+        return 1
+    return fleet.run(mqtt, args.json, args.watch, args.wait)
+
+
 def cmd_serve_reference(args: argparse.Namespace) -> int:
     _setup_logging("info")
     from pivox.reference.server import serve_forever
@@ -230,6 +257,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--files", action=argparse.BooleanOptionalAction, default=True,
                     help="list every file (default) or only the totals")
     ev.set_defaults(func=cmd_wake_eval)
+
+    fleet = sub.add_parser("fleet", help="every speaker on an MQTT broker: state, version, "
+                           "link, last error, last seen")
+    fleet.add_argument("--json", action="store_true", help='print {"broker", "speakers": '
+                       '[{"id", "online", "state", "version", "link", "last_error", ...}]}')
+    fleet.add_argument("--watch", action="store_true", help="keep listing as speakers change")
+    fleet.add_argument("--wait", type=float, default=1.5, help="seconds without news before "
+                       "the listing is printed (default 1.5)")
+    fleet.add_argument("--config", default=str(config_mod.DEFAULT_PATH),
+                       help="take the broker from its [mqtt] (unless --host is given)")
+    for flag in ("host", "ca-file", "cert-file", "key-file", "username", "password-file",
+                 "base-topic"):
+        fleet.add_argument(f"--{flag}")
+    fleet.add_argument("--port", type=int)
+    for flag in ("tls", "allow-plain"):
+        fleet.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None)
+    fleet.set_defaults(func=cmd_fleet)
 
     ref = sub.add_parser("serve-reference", help="the bundled Gemini Live reference server")
     ref.add_argument("--host", default="127.0.0.1")

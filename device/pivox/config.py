@@ -15,6 +15,7 @@ import tomllib
 import types
 import typing
 import urllib.parse
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,15 +165,33 @@ class ConversationConfig:
     no_speech_s: float = _opt(8.0, "seconds, 1 to 60", _range(1, 60))
     max_utterance_s: float = _opt(30.0, "seconds, 3 to 120", _range(3, 120))
     thinking_s: float = _opt(10.0, "seconds, 1 to 60", _range(1, 60))
-    follow_up_s: float = _opt(0.0, "seconds, 0 to 30", _range(0, 30))
+    follow_up: str = _opt("question", "\"question\" (when the reply asks), \"always\" or "
+                          "\"never\"", _one_of("question", "always", "never"))
+    follow_up_s: float = _opt(6.0, "seconds, 1 to 30", _range(1, 30))
     keep_warm_s: float = _opt(60.0, "seconds, 0 to 600", _range(0, 600))
+    """Who ends the user's turn ("server": Gemini's activity detection; "local": this
+    device's speech detector, sending activityStart/End), after `link.silence_ms` either way."""
+
     duplex: str = _opt("auto", "\"auto\" (full duplex once the echo canceller has "
                        "converged), \"half\" or \"full\"", _one_of("auto", "half", "full"))
 
     def timings(self) -> Timings:
         return Timings(no_speech_s=self.no_speech_s, max_utterance_s=self.max_utterance_s,
-                       thinking_s=self.thinking_s, follow_up_s=self.follow_up_s,
-                       keep_warm_s=self.keep_warm_s)
+                       thinking_s=self.thinking_s, follow_up=self.follow_up,
+                       follow_up_s=self.follow_up_s, keep_warm_s=self.keep_warm_s)
+
+
+@dataclass(frozen=True)
+class HomeConfig:
+    """Where the speaker is; the time itself comes from the get_local_time tool."""
+
+    location: str = _opt("", "a place, e.g. \"Leeds, United Kingdom\", or empty")
+    timezone: str = _opt("", "an IANA zone such as \"Europe/London\", or empty",
+                         lambda v: v == "" or v in zoneinfo.available_timezones())
+    units: str = _opt("metric", "\"metric\" or \"imperial\"", _one_of("metric", "imperial"))
+    turn_detection: str = _opt("server", "\"server\" or \"local\"", _one_of("server", "local"))
+    start_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
+    end_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
 
 
 @dataclass(frozen=True)
@@ -226,6 +245,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    home: HomeConfig = field(default_factory=HomeConfig)
     source: str = field(default="<defaults>", compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

@@ -254,3 +254,26 @@ def test_the_broker_password_is_scrubbed_like_the_api_key(tmp_path: Any) -> None
     found = secrets.config_secrets(cfg)
     assert "broker-pass-7731" in found
     assert "broker-pass-7731" not in secrets.redact("login broker-pass-7731 ok", found)
+
+
+def test_fleet_listing_from_retained_messages() -> None:
+    from pivox.home import fleet
+
+    sp: dict[str, fleet.Speaker] = {}
+    state = json.dumps({**dc.state_payload(status(), 0, "1.2"), "at": 1000.0}).encode()
+    assert fleet.merge(sp, "pivox", "pivox/a/state", state, 1005.0)
+    assert fleet.merge(sp, "pivox", "pivox/a/availability", b"online", 1005.0)
+    assert fleet.merge(sp, "pivox", "pivox/b/availability", b"offline", 1005.0)
+    assert fleet.merge(sp, "pivox", "pivox/c/state", b"\xff not json", 1005.0)
+    assert not fleet.merge(sp, "pivox", "pivox/a/reply", b"{}", 1005.0)
+    assert not fleet.merge(sp, "pivox", "other/a/state", state, 1005.0)
+    rows = fleet.rows(sp, 1010.0)
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert rows[0] == {"id": "a", "online": True, "state": "idle", "version": "1.2",
+                       "link": "connected", "last_error": "", "muted": False, "volume": 35,
+                       "last_seen": "1970-01-01T00:16:40+00:00", "seen_s_ago": 10.0}
+    assert rows[1]["online"] is False and rows[1]["state"] is None
+    assert rows[2]["online"] is None
+    text = fleet.table(rows)
+    assert text.splitlines()[1].split()[:5] == ["a", "yes", "idle", "1.2", "connected"]
+    assert text.endswith("3 speaker(s)")

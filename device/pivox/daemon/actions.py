@@ -1,7 +1,11 @@
 """Carries out the machine's actions on the parts, and the model's tool calls.
 
 The machine decides; this module only does: the barge-in flush is `FlushPlayback` meeting
-`Player.flush`, the pre-roll is `StartUplink` taking the capture ring. Tool calls wait
+`Player.flush`, the pre-roll is `StartUplink` taking the capture ring. With local turn
+detection the user's turn (`UserActivity`) becomes activityStart / activityEnd, and audio
+outside a turn waits in a short lead-in ring, so the turn opens just before the speech
+that opened it (the detector needs a moment to be sure) and the model hears only turns.
+Tool calls wait
 `TOOL_GRACE_S` before they run, so a `toolCallCancellation` that follows on the heels of
 its call (the user spoke over it) cancels it for real: it neither runs nor is answered.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from pivox.audio import earcons
@@ -23,6 +27,7 @@ from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
 TOOL_GRACE_S = 0.05
+LEAD_IN_FRAMES = 25  # 0.5 s of 20 ms frames before the detector said speech started
 REMEMBER_CALLS = 64  # ids kept to recognise a late cancellation
 
 
@@ -42,6 +47,11 @@ class ActionRunner:
         self.tools_run = 0
         self.tools_cancelled = 0
         self.in_conversation: Callable[[], bool] = lambda: False
+        self.local_turns = False  # [conversation] turn_detection = "local"
+        self.timezone = ""  # [home] timezone, for get_local_time ("" = the system's)
+        self._turn_open = False  # the machine's UserActivity
+        self._start_sent = False  # activityStart went out for it
+        self._lead_in: deque[tuple[bytes, float | None]] = deque(maxlen=LEAD_IN_FRAMES)
 
     def do(self, action: ev.Action) -> None:
         match action:
@@ -62,7 +72,14 @@ class ActionRunner:
                     self.send_up(pcm)
             case ev.StopUplink():
                 self._capture.stop_streaming()
-                self._link.send_audio_end()
+                self._lead_in.clear()
+                if not self.local_turns:  # audioStreamEnd is for automatic detection only
+                    self._link.send_audio_end()
+            case ev.UserActivity(on) if self.local_turns:
+                self._turn_open = on
+                if not on and self._start_sent:
+                    self._start_sent = False
+                    self._link.send_activity(False)
             case ev.SetMute(on):
                 self._capture.set_muted(on)
             case ev.SetReplying(on):
@@ -74,6 +91,20 @@ class ActionRunner:
                 log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
 
     def send_up(self, pcm: bytes, captured_at: float | None = None) -> None:
+        """A frame the model may hear. With local turn detection a turn opens (activityStart,
+        then the lead-in) only once frames flow, so a turn opened while the microphone was
+        held back from the model (half duplex) opens when it is heard again."""
+        if self.local_turns:
+            if not self._turn_open:
+                self._lead_in.append((pcm, captured_at))
+                return
+            if not self._start_sent:
+                self._start_sent = True
+                self._link.send_activity(True)
+                for old, t in self._lead_in:
+                    self._link.send_audio(old, t)
+                    self.uplink_frames += 1
+                self._lead_in.clear()
         self._link.send_audio(pcm, captured_at)
         self.uplink_frames += 1
 
@@ -113,7 +144,8 @@ class ActionRunner:
             if self.in_conversation():
                 self._post(ev.TalkPressed())
 
-        result, scheduling = tools.run(call, tools.Device(set_volume=set_volume, stop=stop))
+        result, scheduling = tools.run(call, tools.Device(set_volume=set_volume, stop=stop,
+                                                          timezone=self.timezone))
         self.tools_run += 1
         log.info("tool %s(%s): %s", call.name, call.args, result)
         self._link.send_tool_response(call, result, scheduling)

@@ -103,6 +103,8 @@ class Daemon:
         elif isinstance(event, Transcript):
             if self.cfg.link.transcripts:
                 who = "user" if event.direction == "input" else "speaker"
+            if event.direction == "output" and event.text:  # does the reply ask? (follow-up)
+                self._step(ev.ReplySaid(event.text))
                 log.info("%s said: %s", who, event.text)
         elif isinstance(event, ToolCall) and self._runner is not None:
             self._runner.tool_call(event)
@@ -222,6 +224,8 @@ class Daemon:
                                  self._spoken_status, self.faults)
         control = ControlServer(self.cfg.control.socket, self.command)
         buttons = wiring.open_buttons(self.cfg, loop, self.commands.button)
+        self._runner.local_turns = self.cfg.conversation.turn_detection == "local"
+        self._runner.timezone = self.cfg.home.timezone
         self._supervise(parts, control)
         parts.player.start()
         parts.capture.start()

@@ -19,6 +19,7 @@ from pivox.audio.capture import Capture, Captured
 from pivox.audio.handoff import EventChannel, Handoff
 from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.playback import Player
+from pivox.audio.vad import SpeechDetector
 from pivox.config import Config
 from pivox.core import events as ev
 from pivox.daemon.faults import FaultHook
@@ -84,6 +85,8 @@ def build(cfg: Config, loop: asyncio.AbstractEventLoop, over: Overrides, wake: W
         over.source or open_source(cfg), wake, frames, events.put,
         preroll_frames=cfg.audio.preroll_ms // frame_ms, echo=echo, echo_ref=echo_ref,
         own_voice=own_voice, hold_residual=cfg.conversation.duplex != "full",
+        speech=SpeechDetector(end_ms=cfg.link.silence_ms)  # the user's turn ends here
+        if cfg.conversation.turn_detection == "local" else None,
         on_died=died("capture"), fault=faults.point("capture") if faults else None)
     return Parts(capture, player, link, frames, events)
 

@@ -94,6 +94,10 @@ class RealtimeLink(Protocol):
         """The microphone stream pauses (the model may end the user's turn)."""
         ...
 
+    def send_activity(self, start: bool) -> None:
+        """The user's turn starts or ends (local turn detection), in order with the audio."""
+        ...
+
     def send_tool_response(self, call: FunctionCall, result: dict[str, Any],
                            scheduling: str) -> None: ...
 

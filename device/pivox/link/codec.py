@@ -110,6 +110,7 @@ class SetupOptions:
     end_sensitivity: str = "END_SENSITIVITY_HIGH"
     prefix_padding_ms: int = 20
     silence_duration_ms: int = 500
+    automatic_activity: bool = True  # False: the device sends activityStart / activityEnd
     activity_handling: str = "START_OF_ACTIVITY_INTERRUPTS"
     input_transcription: bool = False
     output_transcription: bool = False
@@ -145,7 +146,7 @@ def build_setup(opts: SetupOptions, profile: ModelProfile,
                 "endOfSpeechSensitivity": opts.end_sensitivity,
                 "prefixPaddingMs": opts.prefix_padding_ms,
                 "silenceDurationMs": opts.silence_duration_ms,
-            },
+            } if opts.automatic_activity else {"disabled": True},
             "activityHandling": opts.activity_handling,
         },
         "sessionResumption": {"handle": handle} if handle else {},
@@ -265,6 +266,11 @@ class LiveCodec:
     def send_audio(self, pcm: bytes) -> None:
         self._require_ready("audio")
         self._queue({"realtimeInput": {"audio": {"mimeType": INPUT_MIME, "data": b64encode(pcm)}}})
+
+    def send_activity(self, start: bool) -> None:
+        """The user's turn starts or ends (only with automatic activity detection off)."""
+        self._require_ready("activityStart" if start else "activityEnd")
+        self._queue({"realtimeInput": {"activityStart" if start else "activityEnd": {}}})
 
     def send_audio_end(self) -> None:
         self._require_ready("audioStreamEnd")
