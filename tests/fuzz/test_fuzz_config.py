@@ -28,7 +28,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 CROSS_RULE_KEYS = frozenset({"link.thinking_level", "link.thinking_budget",
                              "link.proactive_audio", "link.affective_dialog", "leds.pins",
                              "link.url", "wake.keyword", "wake.keywords", "wake.stop_keyword",
-                             "wake.cutoffs"})
+                             "wake.cutoffs", "mqtt.tls"})
 
 
 def schema(cls: type = config.Config, prefix: str = "") -> dict[str, tuple[Any, Any]]:
