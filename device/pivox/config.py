@@ -162,6 +162,9 @@ class LinkConfig:
 
 @dataclass(frozen=True)
 class ConversationConfig:
+    """Who ends the user's turn ("server": Gemini's activity detection; "local": this
+    device's speech detector, sending activityStart/End), after `link.silence_ms` either way."""
+
     no_speech_s: float = _opt(8.0, "seconds, 1 to 60", _range(1, 60))
     max_utterance_s: float = _opt(30.0, "seconds, 3 to 120", _range(3, 120))
     thinking_s: float = _opt(10.0, "seconds, 1 to 60", _range(1, 60))
@@ -169,11 +172,11 @@ class ConversationConfig:
                           "\"never\"", _one_of("question", "always", "never"))
     follow_up_s: float = _opt(6.0, "seconds, 1 to 30", _range(1, 30))
     keep_warm_s: float = _opt(60.0, "seconds, 0 to 600", _range(0, 600))
-    """Who ends the user's turn ("server": Gemini's activity detection; "local": this
-    device's speech detector, sending activityStart/End), after `link.silence_ms` either way."""
-
     duplex: str = _opt("auto", "\"auto\" (full duplex once the echo canceller has "
                        "converged), \"half\" or \"full\"", _one_of("auto", "half", "full"))
+    turn_detection: str = _opt("server", "\"server\" or \"local\"", _one_of("server", "local"))
+    start_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
+    end_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
 
     def timings(self) -> Timings:
         return Timings(no_speech_s=self.no_speech_s, max_utterance_s=self.max_utterance_s,
@@ -189,9 +192,6 @@ class HomeConfig:
     timezone: str = _opt("", "an IANA zone such as \"Europe/London\", or empty",
                          lambda v: v == "" or v in zoneinfo.available_timezones())
     units: str = _opt("metric", "\"metric\" or \"imperial\"", _one_of("metric", "imperial"))
-    turn_detection: str = _opt("server", "\"server\" or \"local\"", _one_of("server", "local"))
-    start_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
-    end_sensitivity: str = _opt("high", "\"high\" or \"low\"", _one_of("high", "low"))
 
 
 @dataclass(frozen=True)
@@ -240,12 +240,12 @@ class Config:
     wake: WakeConfig = field(default_factory=WakeConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    home: HomeConfig = field(default_factory=HomeConfig)
     leds: LedConfig = field(default_factory=LedConfig)
     buttons: ButtonConfig = field(default_factory=ButtonConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
-    home: HomeConfig = field(default_factory=HomeConfig)
     source: str = field(default="<defaults>", compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

@@ -343,12 +343,12 @@ class Capture:
             if streaming:
                 if not speaking:
                     self._speech.threshold = self.acoustic.speech_threshold()
+                    self._speech.min_dbfs = self.acoustic.noise_floor_dbfs + SPEECH_ABOVE_DB
                     self._speech.reset()
                     for old in recent:
                         self._speech.process(old)
                     self._speech.settle()
                 edge = self._speech.process(up)
-                    self._speech.min_dbfs = self.acoustic.noise_floor_dbfs + SPEECH_ABOVE_DB
                 if edge == "start":
                     self._events(ev.SpeechStarted())
                 elif edge == "end":

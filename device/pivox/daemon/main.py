@@ -101,10 +101,10 @@ class Daemon:
             if isinstance(event, ev.AudioReady) and event.device == "microphone":
                 self.notifier.ready(st.status_line(self.m))
         elif isinstance(event, Transcript):
-            if self.cfg.link.transcripts:
-                who = "user" if event.direction == "input" else "speaker"
             if event.direction == "output" and event.text:  # does the reply ask? (follow-up)
                 self._step(ev.ReplySaid(event.text))
+            if self.cfg.link.transcripts:
+                who = "user" if event.direction == "input" else "speaker"
                 log.info("%s said: %s", who, event.text)
         elif isinstance(event, ToolCall) and self._runner is not None:
             self._runner.tool_call(event)
