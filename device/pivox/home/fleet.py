@@ -102,7 +102,7 @@ async def watch(cfg: MqttConfig, show: Callable[[list[dict[str, Any]]], None], *
         await client.subscribe(f"{base}/+/state", qos=1)
         await client.subscribe(f"{base}/+/availability", qos=1)
         messages = client.messages
-        last_shown = 0.0
+        last_shown = time.monotonic()  # the first listing waits for the retained burst
         dirty = False
         while True:
             try:
