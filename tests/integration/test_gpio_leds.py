@@ -103,6 +103,7 @@ def test_driver_follows_the_state(factory: MockFactory):
         await asyncio.sleep(0.1)
         seen.append(levels(factory, RGB_PINS))
         now["state"] = State.MUTED
+        driver.poke()  # as the daemon does on every state change
         await asyncio.sleep(0.1)
         seen.append(levels(factory, RGB_PINS))
         stop.set()
@@ -115,7 +116,40 @@ def test_driver_follows_the_state(factory: MockFactory):
     assert seen[0] == pytest.approx((0.0, 200 / 255, 1.0))  # cyan
     assert seen[1] == (1.0, 0.0, 0.0)  # red
     assert driver.last_colours == ((255, 0, 0),)
-    assert driver.frames > 5 and driver.errors == 0
+    assert driver.frames == 2 and driver.errors == 0  # two solid states: two frames shown
+
+
+def test_a_still_pattern_is_drawn_once_and_the_driver_sleeps(factory: MockFactory):
+    """Idle, listening and muted stand still: no redraw and no wake-up until the state
+    changes; a blink wakes at its edges only."""
+    ring = LedRing("rgb", RGB_PINS)
+    driver = LedDriver(ring, hz=100)
+    now: dict[str, State] = {"state": State.IDLE}
+    asked = {"n": 0}
+
+    def get_state() -> tuple[State, float]:
+        asked["n"] += 1
+        return now["state"], 0.0
+
+    async def go() -> tuple[int, int]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(driver.run(get_state, stop=stop))
+        await asyncio.sleep(0.5)  # at 100 Hz a ticking driver would ask 50 times
+        still = asked["n"]
+        now["state"] = State.ERROR  # red blink, 0.25 s on and 0.25 s off
+        driver.poke()
+        await asyncio.sleep(1.1)
+        blinking = asked["n"] - still
+        stop.set()
+        await asyncio.wait_for(task, 1)
+        return still, blinking
+
+    try:
+        still, blinking = asyncio.run(go())
+    finally:
+        ring.close()
+    assert still == 1, f"the driver woke {still} times in a still state"
+    assert 4 <= blinking <= 7, f"{blinking} wake-ups for about four blink edges"
 
 
 def test_driver_survives_a_failing_state_source(factory: MockFactory, caplog):
@@ -127,7 +161,7 @@ def test_driver_survives_a_failing_state_source(factory: MockFactory, caplog):
         calls["n"] += 1
         if calls["n"] % 2:
             raise RuntimeError("state not ready")
-        return State.LISTENING, 0.0
+        return State.THINKING, 0.0  # a moving pattern: the driver keeps drawing
 
     async def go() -> None:
         task = asyncio.create_task(driver.run(flaky))

@@ -147,6 +147,15 @@ class AlsaSink:
         with contextlib.suppress(alsaaudio.ALSAAudioError):
             self._pcm.drop()
 
+    def pause(self, on: bool) -> bool:
+        """Stop the device's clock where it stands, keeping what it holds (or restart
+        it); False when the device cannot pause (the player then feeds it silence)."""
+        try:
+            self._pcm.pause(1 if on else 0)
+        except alsaaudio.ALSAAudioError:
+            return False
+        return True
+
     def delay_s(self) -> float:
         try:
             avail: int = self._pcm.avail()

@@ -1,12 +1,14 @@
 """The playback thread: a small jitter buffer in front of the speaker.
 
-Reply audio (24 kHz) and prompts are resampled once with soxr to the device rate and
-queued as labelled segments. The thread keeps the device fed with silence between replies
-(no start/stop pops on I2S amplifiers), starts a reply once `jitter_ms` is buffered (or the
-turn is known complete), and on `flush` drops everything within one period. It beats a
-heartbeat on every period written and every retry of a missing device, so the supervisor
-can tell a missing speaker (still beating) from a wedged write (silent); an unexpected
-exception goes to `on_died` instead of vanishing with the thread.
+`play` only queues 24 kHz audio as labelled segments; the thread converts it once to the
+device rate (soxr) and volume, so the event loop never resamples. A reply starts once
+`jitter_ms` is buffered (or the turn is complete); `flush` drops everything within a period.
+After the last sound the device is fed silence for REST_AFTER_S (the tail and its echo),
+then paused where it stands: no writes, resampling or echo work while nothing plays, and
+no pop (it holds the silent sample it stopped on, never closes). `play` resumes it; a
+device that cannot pause is fed silence throughout. The thread beats a heartbeat every
+period, every REST_BEAT_S at rest and every device retry, so the supervisor can tell a
+missing speaker from a wedged write; an unexpected exception goes to `on_died`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import soxr
 
 from pivox.audio.base import AudioSink, DeviceError
+from pivox.audio.convert import Segment, ToDevice
 from pivox.audio.echo import EchoReference
 from pivox.audio.ownvoice import OwnVoice
 from pivox.core.formats import MIC_RATE as ECHO_RATE
@@ -29,13 +32,9 @@ from pivox.core.formats import MODEL_RATE as REPLY_RATE
 
 log = logging.getLogger("pivox.playback")
 FADE_S = 0.003  # ramps at the edges of a gap
-
-
-@dataclass
-class Segment:
-    label: str  # "reply" or "prompt:NAME"
-    pcm: bytearray
-    started: bool = False
+REST_AFTER_S = 1.0  # silence written after the last sound before the device is paused
+REST_BEAT_S = 0.2  # heartbeat while paused: well inside the supervisor's 0.5 s
+AWAKE_STATES = ("listening", "thinking", "speaking")  # a conversation: never rest in one
 
 
 @dataclass
@@ -43,10 +42,13 @@ class PlaybackStats:
     first_reply_write: float | None = None  # monotonic time the first reply sample was written
     reply_samples: int = 0
     prompts_played: list[str] = field(default_factory=list)
-    underruns: int = 0
+    underruns: int = 0  # a reply resumed after running dry, or the device ran dry in sound
     flushes: int = 0
     level: float = 0.0  # RMS of the last written period, 0..1 (for the LEDs)
     last_drop_at: float | None = None  # monotonic time the device buffer was last dropped
+    periods_written: int = 0
+    rests: int = 0  # times the device was paused for lack of anything to play
+    resting: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ class PlaybackSnapshot:
     underruns: int
     flushes: int
     buffered_ms: float
-    heartbeat: float  # monotonic time of the last period written or device retry
+    heartbeat: float  # monotonic time of the last period written, rest beat or device retry
     failed: bool  # the speaker is missing; the thread retries it
     reply_samples: int
+    resting: bool  # paused: nothing to play
 
 
 class Player:
@@ -71,10 +74,11 @@ class Player:
                  echo_ref: EchoReference | None = None, retry_s: float = 2.0,
                  own_voice: OwnVoice | None = None,
                  on_died: Callable[[BaseException], None] | None = None,
-                 fault: Callable[[], None] | None = None) -> None:
-        """`rate` is the device's rate (what `open_sink` will give). The device is opened
-        in the playback thread; when it is missing or vanishes, `on_failed` is called once
-        and it is reopened every `retry_s` until `on_recovered`."""
+                 fault: Callable[[], None] | None = None,
+                 rest_after_s: float = REST_AFTER_S) -> None:
+        """`rate` is the device's (what `open_sink` gives). The device is opened in the
+        thread; missing or vanished, `on_failed` is called once and it is reopened every
+        `retry_s` until `on_recovered`."""
         self._open_sink = open_sink
         self.rate = rate
         self._retry_s = retry_s
@@ -83,12 +87,18 @@ class Player:
         self._jitter_ms = jitter_ms
         self._on_drained = on_drained or (lambda: None)
         self._on_failed = on_failed or (lambda reason: None)
+        self._rest_after_s = rest_after_s
         self._lock = threading.Lock()
         self._segments: deque[Segment] = deque()
         self._finishing = False
         self._flush = False
+        self._gen = 0  # bumped by _clear
+        self._dry = False  # the reply ran out mid-turn; more of it is an underrun
+        self._awake = False  # in a conversation (see observe)
         self._stop = threading.Event()
-        self._resampler: soxr.ResampleStream | None = None
+        self._poke = threading.Event()  # something to play: wakes a resting device
+        self._to_device = ToDevice(rate)  # thread only
+        self._conv_gen = 0
         self._echo_ref = echo_ref
         self._own_voice = own_voice
         self._ref_resampler: soxr.ResampleStream | None = None
@@ -99,40 +109,51 @@ class Player:
         self._fault = fault  # a debug hook that may raise or block here (tests only)
         self.heartbeat = time.monotonic()
         self._failed = False
-        self._thread = threading.Thread(target=self._guarded, name="pivox-playback",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._guarded, name="pivox-playback", daemon=True)
 
-    # -- loop side
     def start(self) -> None:
+        if self._own_voice is not None:
+            self._own_voice.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._poke.set()
         self._thread.join(timeout=3)
+        if self._own_voice is not None:
+            self._own_voice.stop()
 
     def play(self, pcm24k: bytes, label: str = "reply") -> None:
-        pcm = self._convert(pcm24k, label == "reply")
+        """Queue 24 kHz s16 audio; converted in the playback thread, not here."""
         with self._lock:
             if self._segments and self._segments[-1].label == label == "reply":
-                self._segments[-1].pcm += pcm
+                self._segments[-1].raw.append(pcm24k)
             else:
-                self._segments.append(Segment(label, bytearray(pcm)))
+                self._segments.append(Segment(label, bytearray(), [pcm24k]))
             if label == "reply":
                 self._finishing = False
+        self._poke.set()
+
+    def observe(self, kind: str, data: dict[str, object]) -> None:
+        """A daemon observer: the device runs through a whole conversation, from the wake
+        word on, so its clock has settled (and the echo reference with it) by the reply."""
+        if kind == "state":
+            self._awake = data.get("state") in AWAKE_STATES
+            self._poke.set()
 
     def finish(self) -> None:
         """The reply is complete: play out what is queued, then call on_drained."""
         with self._lock:
             self._finishing = True
+        self._poke.set()
 
     def flush(self) -> None:
         """Barge-in: silence now. Queued audio is discarded, the device buffer dropped."""
         with self._lock:
-            self._segments.clear()
-            self._finishing = False
+            self._clear()
             self._flush = True
-            self._resampler = None
             self.stats.flushes += 1
+        self._poke.set()
 
     @property
     def alive(self) -> bool:
@@ -145,7 +166,7 @@ class Player:
             level=self.stats.level, underruns=self.stats.underruns,
             flushes=self.stats.flushes, buffered_ms=self.buffered_ms(),
             heartbeat=self.heartbeat, failed=self._failed,
-            reply_samples=self.stats.reply_samples)
+            reply_samples=self.stats.reply_samples, resting=self.stats.resting)
 
     def _guarded(self) -> None:
         try:
@@ -165,25 +186,33 @@ class Player:
     def buffered_ms(self) -> float:
         with self._lock:
             n = sum(len(s.pcm) for s in self._segments)
-        return n / 2 / self.rate * 1000
+            raw = sum(len(r) for s in self._segments for r in s.raw)
+        return (n / 2 / self.rate + raw / 2 / REPLY_RATE) * 1000
 
-    # -- internals
-    def _convert(self, pcm24k: bytes, stream: bool) -> bytes:
-        x = np.frombuffer(pcm24k, dtype="<i2").astype(np.float32) / 32768.0
-        if self.rate != REPLY_RATE:
-            if stream:  # reply chunks: keep filter state across chunks (no seams)
-                with self._lock:
-                    if self._resampler is None:
-                        self._resampler = soxr.ResampleStream(REPLY_RATE, self.rate, 1,
-                                                              dtype="float32")
-                    x = self._resampler.resample_chunk(x)
-            else:
-                x = soxr.resample(x, REPLY_RATE, self.rate)
-        x = x * self.volume
-        return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    # -- playback thread
+    def _convert_pending(self) -> None:
+        """Convert what `play` queued, outside the lock; a flush meanwhile discards it."""
+        with self._lock:
+            gen = self._gen
+            work = [(s, s.raw) for s in self._segments if s.raw]
+            for s, _ in work:
+                s.raw = []
+        if gen != self._conv_gen:  # flushed: the reply's resampler state is stale
+            self._to_device.reset()
+            self._conv_gen = gen
+        if not work:
+            return
+        conv = self._to_device.convert
+        done = [(s, b"".join(conv(r, self.volume, s.label == "reply") for r in raws))
+                for s, raws in work]
+        with self._lock:
+            if gen == self._gen:
+                for s, pcm in done:
+                    s.pcm += pcm
 
     def _next_period(self, nbytes: int) -> bytes | None:
         """Up to one period of queued audio, or None to play silence."""
+        self._convert_pending()
         with self._lock:
             if not self._segments:
                 return None
@@ -192,14 +221,21 @@ class Player:
                 ready_ms = len(seg.pcm) / 2 / self.rate * 1000
                 if ready_ms < self._jitter_ms:
                     return None  # let the jitter buffer fill before the first sample
+            if not seg.pcm:
+                if not seg.raw:  # converted to nothing (a few samples into soxr)
+                    self._segments.popleft()
+                return None
             seg.started = True
             chunk = bytes(seg.pcm[:nbytes])
             del seg.pcm[:nbytes]
-            if not seg.pcm:
+            if not seg.pcm and not seg.raw:
                 self._segments.popleft()
                 if seg.label.startswith("prompt:"):
                     self.stats.prompts_played.append(seg.label.removeprefix("prompt:"))
             if seg.label == "reply":
+                if self._dry:  # more of a reply that had run dry: that gap was heard
+                    self._dry = False
+                    self.stats.underruns += 1
                 if self.stats.first_reply_write is None:
                     self.stats.first_reply_write = time.monotonic()
                 self.stats.reply_samples += len(chunk) // 2
@@ -208,10 +244,10 @@ class Player:
     def _feed_reference(self, chunk: bytes, sink: AudioSink) -> None:
         """Tell the echo canceller exactly what was just sent, and when it will be heard.
 
-        One resampler stream runs through silence and sound alike: restarting it would lose
-        the audio inside its filter and tear the reference's timeline by milliseconds each
-        time the reply paused. What it holds back (its delay) is accounted in `_ref_lag`,
-        so each output sample carries the time its input sample is heard."""
+        One resampler stream runs through silence and sound alike while the device runs
+        (restarting it mid-reply would tear the timeline by its filter's delay); what it
+        holds back is accounted in `_ref_lag`. A rest starts a new one (the old held only
+        silence), and the reference re-anchors on the jump in time."""
         assert self._echo_ref is not None
         dur = len(chunk) / 2 / sink.rate
         heard_at = time.monotonic() + sink.delay_s() - dur
@@ -229,7 +265,7 @@ class Player:
             x = np.clip(np.round(y), -32768, 32767).astype(np.int16)
         self._echo_ref.add(x, heard_at)
         if self._own_voice is not None:
-            self._own_voice.hear(x, heard_at)
+            self._own_voice.listen(x, heard_at)
 
     def _smooth_edges(self, x: np.ndarray, fade: int, sounding: bool, ends: bool
                       ) -> np.ndarray:
@@ -242,7 +278,7 @@ class Player:
             x[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
             with self._lock:
                 if not self._finishing and not self._segments:
-                    self.stats.underruns += 1  # ran dry mid-reply
+                    self._dry = True  # an underrun if more of this reply comes
         return x
 
     def _run(self) -> None:
@@ -272,20 +308,53 @@ class Player:
                 self._discard()
                 self._retry_wait()
             finally:
+                self.stats.resting = False
                 sink.close()
 
     def _discard(self) -> None:
         """With no speaker, queued audio would only come out late: drop it."""
         with self._lock:
-            self._segments.clear()
-            self._finishing = False
-            self._resampler = None
+            self._clear()
+
+    def _clear(self) -> None:
+        """Under the lock: nothing queued, and conversions begun before now are stale."""
+        self._segments.clear()
+        self._finishing = self._dry = False
+        self._gen += 1
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return not (self._segments or self._flush or self._finishing or self._awake)
+
+    def _rest(self, sink: AudioSink) -> bool:
+        """Pause the device until there is something to play; False if it cannot pause."""
+        pause = getattr(sink, "pause", None)
+        if pause is None or not pause(True):
+            return False
+        self.stats.rests += 1
+        self.stats.resting = True
+        self.stats.level = 0.0
+        self._ref_resampler = None  # it held silence only; the next one starts afresh
+        while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            self._poke.clear()
+            if not self._idle():
+                break
+            self._poke.wait(REST_BEAT_S)
+        self.stats.resting = False
+        if not pause(False):
+            raise DeviceError(f"speaker {sink.name!r}: could not resume after a pause")
+        return True
 
     def _serve(self, sink: AudioSink) -> None:
         period_bytes = sink.period_frames * 2
+        period_s = sink.period_frames / sink.rate
         silence = bytes(period_bytes)
         fade = max(1, int(sink.rate * FADE_S))
         sounding = False  # the last period ended in audio, not silence
+        quiet_s = 0.0  # silence written since the last sound
+        can_rest = True
+        xruns = getattr(sink, "underruns", 0)
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
             if self._fault is not None:
@@ -301,13 +370,19 @@ class Player:
                 with self._lock:
                     drained = self._finishing and not self._segments
                     if drained:
-                        self._finishing = False
+                        self._finishing = self._dry = False
                 if drained:
                     self._on_drained()
+                if can_rest and quiet_s >= self._rest_after_s and self._idle():
+                    can_rest = self._rest(sink)
+                    quiet_s = 0.0
+                    continue
                 chunk = silence
                 self.stats.level = 0.0
                 sounding = False
+                quiet_s += period_s
             else:
+                quiet_s = 0.0
                 x = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
                 self.stats.level = float(np.sqrt(np.mean(x * x)) / 32768.0) if len(x) else 0.0
                 x = self._smooth_edges(x, fade, sounding, len(chunk) < period_bytes)
@@ -316,5 +391,10 @@ class Player:
                 if len(chunk) < period_bytes:
                     chunk += bytes(period_bytes - len(chunk))
             sink.write(chunk)
+            self.stats.periods_written += 1
+            now_xruns = getattr(sink, "underruns", 0)
+            if now_xruns != xruns and quiet_s == 0.0:  # the device ran dry in sound
+                self.stats.underruns += now_xruns - xruns
+            xruns = now_xruns
             if self._echo_ref is not None:
                 self._feed_reference(chunk, sink)

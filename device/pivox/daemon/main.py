@@ -220,6 +220,7 @@ class Daemon:
                                     self.post, loop)
         self._runner.in_conversation = lambda: self.m.state in mc.CONVERSATION
         self.leds = wiring.open_leds(self.cfg)
+        self.observers += [self.leds.observe, parts.player.observe]  # state changes
         self.commands = Commands(self.post, lambda: self.m, parts.player, self.status,
                                  self._spoken_status, self.faults)
         control = ControlServer(self.cfg.control.socket, self.command)

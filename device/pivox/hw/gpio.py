@@ -12,6 +12,7 @@ loop's thread; the driver catches everything, because an LED fault must never st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 from gpiozero import PWMLED, RGBLED, SPIDevice
 
-from pivox.core.leds import RGB, pattern
+from pivox.core.leds import LOOKS, RGB, Motion, pattern
 from pivox.core.machine import State
 
 log = logging.getLogger(__name__)
@@ -158,11 +159,16 @@ def _unit(channel: int) -> float:
 
 
 class LedDriver:
-    """Animates a LedRing from the daemon's state at about `hz` frames a second.
+    """Animates a LedRing from the daemon's state at about `hz` frames a second while the
+    pattern moves, and not at all while it stands still.
 
-    `last_colours` is the latest frame (for status and the demo), `errors` counts failed
-    frames. Playback level is smoothed with an instant rise and a short release, so the
-    speaking pulse follows syllables instead of flickering with each audio period.
+    A solid or dark state is drawn once and then the driver sleeps until `poke` (the
+    daemon pokes it on every state change); a blink wakes only at its edges; a chase or
+    the speaking pulse at `hz`. `show` is called only when the colours change. So an
+    idle speaker costs its LEDs nothing. `last_colours` is the latest frame (for status
+    and the demo), `frames` counts frames shown, `errors` failed ones. Playback level is
+    smoothed with an instant rise and a short release, so the speaking pulse follows
+    syllables instead of flickering with each audio period.
     """
 
     RELEASE_S = 0.15  # level decay time constant
@@ -181,6 +187,7 @@ class LedDriver:
         self._since = 0.0
         self._level = 0.0
         self._at = 0.0
+        self._poked: asyncio.Event | None = None
 
     def snapshot(self) -> LedSnapshot:
         return LedSnapshot(self.last_colours, self.frames, self.errors)
@@ -194,22 +201,60 @@ class LedDriver:
         self._at = now
         return pattern(state, self._level, now - self._since, self.pixels)
 
+    def poke(self) -> None:
+        """The state changed: draw now, not at the next animation step (loop thread)."""
+        if self._poked is not None:
+            self._poked.set()
+
+    def observe(self, kind: str, _data: object) -> None:
+        """A daemon observer: every state change pokes the driver."""
+        if kind == "state":
+            self.poke()
+
+    def next_change_s(self, state: State, now: float) -> float | None:
+        """Seconds until the pattern can next change by itself; None: not until the state
+        does (a solid or dark state)."""
+        look = LOOKS[state]
+        if look.motion in (Motion.OFF, Motion.SOLID):
+            return None
+        if look.motion is Motion.BLINK:
+            phase = (now - self._since) % look.period_s
+            edge = look.duty * look.period_s
+            return (edge if phase < edge else look.period_s) - phase + 0.001
+        return self.period_s
+
     async def run(self, get_state: Callable[[], tuple[State, float]],
                   clock: Callable[[], float] = time.monotonic,
                   stop: asyncio.Event | None = None) -> None:
         """Show frames until cancelled or `stop` is set. Never raises for an LED fault:
         the first one is logged with its traceback, later ones only counted."""
         logged = False
-        while stop is None or not stop.is_set():
-            try:
-                state, level = get_state()
-                colours = self.frame(state, level, clock())
-                self.ring.show(colours)
-                self.last_colours = colours
-                self.frames += 1
-            except Exception:
-                self.errors += 1
-                if not logged:
-                    logged = True
-                    log.exception("LED frame failed; LEDs may be stale, audio carries on")
-            await asyncio.sleep(self.period_s)
+        poked = self._poked = asyncio.Event()
+        stopper = asyncio.create_task(self._poke_on(stop)) if stop is not None else None
+        try:
+            while stop is None or not stop.is_set():
+                wait: float | None = self.period_s
+                poked.clear()
+                try:
+                    state, level = get_state()
+                    now = clock()
+                    colours = self.frame(state, level, now)
+                    if colours != self.last_colours or not self.frames:
+                        self.ring.show(colours)
+                        self.frames += 1
+                    self.last_colours = colours
+                    wait = self.next_change_s(state, now)
+                except Exception:
+                    self.errors += 1
+                    if not logged:
+                        logged = True
+                        log.exception("LED frame failed; LEDs may be stale, audio carries on")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(poked.wait(), wait)
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+
+    async def _poke_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.poke()
