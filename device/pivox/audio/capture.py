@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivox.audio.base import AudioSource, DeviceError
-from pivox.audio.doubletalk import DoubleTalk, energy
+from pivox.audio.doubletalk import DoubleTalk
 from pivox.audio.echo import REANCHOR_S, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.handoff import Handoff
 from pivox.audio.levels import AcousticContext
@@ -116,7 +116,7 @@ class Capture:
         self._delay = DelayEstimator()
         self._frames_since_estimate = 0
         self._mic_next: float | None = None
-        self._prev_mic = bytes(echo.latency * 2 if echo else 0)
+        self._prev_mic = np.zeros(echo.latency if echo else 0, dtype=np.float32)
         self._e_in = self._e_out = 0.0
         self._e_frames = 0
         self.has_echo = echo is not None
@@ -227,6 +227,10 @@ class Capture:
         """Cancel the speaker's echo in a frame that ended at `now`, and track whether the
         canceller has converged: its echo reduction must stay above CONVERGED_DB for a
         second of playback. Also decides (DoubleTalk) whether the frame may go to the model."""
+        return self._cancel(pcm, np.frombuffer(pcm, dtype=np.int16).astype(np.float32), now)[0]
+
+    def _cancel(self, pcm: bytes, xf: np.ndarray, now: float) -> tuple[bytes, np.ndarray]:
+        """cancel_echo on a frame already in float (`xf`); returns the output both ways."""
         assert self._echo is not None and self._echo_ref is not None
         n = len(pcm) // 2
         # Frames arrive in bursts; their audio is contiguous. Lay them end to end on the
@@ -236,20 +240,20 @@ class Capture:
             start = self._mic_next + 0.01 * (start - self._mic_next)
         self._mic_next = start + n / MIC_RATE
         ref = self._echo_ref.read(start, n)
-        self._align(pcm, ref)
+        rf = np.frombuffer(ref, dtype=np.int16).astype(np.float32)
+        self._align(xf, rf)
         out = self._echo.process(pcm, ref)
         # Echo reduction over half-second windows of playback; the canceller's output lags
         # its input by its latency, so the input is lagged the same before comparing.
-        lag = self._echo.latency * 2
-        x = np.frombuffer((self._prev_mic + pcm)[-lag - len(pcm) : -lag], dtype=np.int16)
+        lag = self._echo.latency
+        lagged = np.concatenate((self._prev_mic, xf))[-lag - n : -lag]
         y = np.frombuffer(out, dtype=np.int16).astype(np.float32)
-        self._prev_mic = pcm
-        ref_e = energy(ref)
-        self._user_over_echo = self.doubletalk.update(ref_e, energy(pcm),
+        self._prev_mic = xf
+        ref_e = float(np.dot(rf, rf)) / max(1, n)
+        self._user_over_echo = self.doubletalk.update(ref_e, float(np.dot(xf, xf)) / max(1, n),
                                                      self._echo.linear_energy)
         if ref_e > 0:  # the speaker played something in this frame
-            xf = x.astype(np.float32)
-            self._e_in += float(np.dot(xf, xf))
+            self._e_in += float(np.dot(lagged, lagged))
             self._e_out += float(np.dot(y, y))
             self._e_frames += 1
             if self._e_frames >= 25:
@@ -261,9 +265,9 @@ class Capture:
                 if self._converged_frames >= 2 and not self.echo_converged:
                     self.echo_converged = True
                     log.info("echo canceller converged (%.0f dB)", self.erle_db)
-        return out
+        return out, y
 
-    def _align(self, mic: bytes, ref: bytes) -> None:
+    def _align(self, mic: np.ndarray, ref: np.ndarray) -> None:
         """Every half second of playback, check where the echo really is. Wander within
         ALIGN_SLACK_S is left to the filter; a drift beyond it (a sound server re-tuning its
         latency, clocks apart) moves the reference and the canceller follows; a jump moves
@@ -312,10 +316,11 @@ class Capture:
                 self.muted_frames += 1
                 continue
             self._user_over_echo = True
+            x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)  # once for the chain
             if self._echo is not None and self._echo_ref is not None \
                     and self._echo_ref.active(now):
-                pcm = self.cancel_echo(pcm, now)
-            self.acoustic.update(pcm, self._speech.in_speech)
+                pcm, x = self._cancel(pcm, x, now)
+            self.acoustic.update(pcm, self._speech.in_speech, x)
             keyword = self._wake.process(pcm)
             if keyword and self._own_voice is not None and self._own_voice.explains(now):
                 # The reply itself said it: while the canceller learns the room, or when

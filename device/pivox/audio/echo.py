@@ -201,9 +201,11 @@ class DelayEstimator:
         self.last_lag_ms: float | None = None
         self._candidate: float | None = None
 
-    def add(self, mic: bytes, ref: bytes) -> None:
-        self._mic.append(np.frombuffer(mic, dtype=np.int16).astype(np.float32))
-        self._ref.append(np.frombuffer(ref, dtype=np.int16).astype(np.float32))
+    def add(self, mic: bytes | np.ndarray, ref: bytes | np.ndarray) -> None:
+        """s16 frames, or the same already as float32 (kept, not copied)."""
+        for frame, into in ((mic, self._mic), (ref, self._ref)):
+            into.append(frame if isinstance(frame, np.ndarray)
+                        else np.frombuffer(frame, dtype=np.int16).astype(np.float32))
         self._count += len(self._mic[-1])
         while self._count - len(self._mic[0]) >= self._n:
             self._count -= len(self._mic.popleft())

@@ -22,12 +22,14 @@ class AcousticContext:
         self.clipped = 0  # samples at full scale since start
         self._frames = 0
 
-    def update(self, pcm: bytes, speaking: bool) -> None:
-        x = np.frombuffer(pcm, dtype=np.int16)
+    def update(self, pcm: bytes, speaking: bool, xf: np.ndarray | None = None) -> None:
+        """`xf`: the same frame as float32, when the caller has it already."""
+        if xf is None:
+            xf = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+        x = xf
         # Not np.abs(x).max(): in int16, abs(-32768) wraps to -32768 and hides the clip.
-        if len(x) and (int(x.max()) >= 32767 or int(x.min()) <= -32768):
+        if len(x) and (x.max() >= 32767 or x.min() <= -32768):
             self.clipped += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
-        xf = x.astype(np.float32)
         rms = math.sqrt(float(np.dot(xf, xf)) / max(1, len(x))) / 32768.0
         db = 20 * math.log10(rms) if rms > 1e-5 else FLOOR_DB
         self.level_dbfs = db
