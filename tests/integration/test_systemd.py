@@ -399,6 +399,7 @@ def test_journal_records_carry_pivox_fields() -> None:
         journal.set_context(PIVOX_STATE=None, PIVOX_SESSION=None)
         log.info("state %s -> %s", "idle", "muted")
         log.debug("not at info level")
+        assert journal.flush()  # records are written by the journal's own thread
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
     assert len(sent) == 2

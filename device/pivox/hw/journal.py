@@ -11,14 +11,23 @@ Only upper-case fields starting with PIVOX_ are sent from `extra` (the rest of a
 is Python's business). `set_context` sets fields carried by every later record, such as
 the current state (PIVOX_STATE) and conversation (PIVOX_SESSION). $PIVOX_LOG=journal or
 =stderr overrides the choice.
+
+No thread writes a record itself: every logger hands it to a bounded queue (the message
+formatted, the context fields taken, at the call) and one writer thread passes it on. So
+a full stderr pipe or a slow journal never blocks the audio threads or the loop; past
+QUEUE_RECORDS waiting, records are dropped and counted (`dropped()`), never waited for.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +36,8 @@ IDENTIFIER = "pivox"
 FIELD = re.compile(r"PIVOX_[A-Z0-9_]+")
 STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(name)s: %(message)s"  # the journal keeps the time and the priority
+
+QUEUE_RECORDS = 2000
 
 _context: dict[str, str] = {}
 
@@ -117,12 +128,89 @@ class JournalHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Handoff(logging.handlers.QueueHandler):
+    """Formats at the call (so the record carries its message and context as they were)
+    and queues without ever blocking; a full queue drops the record and counts it."""
+
+    def __init__(self, q: queue.Queue[logging.LogRecord | None]) -> None:
+        super().__init__(q)
+        self.dropped = 0
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        out = super().prepare(record)
+        for name, value in _context.items():
+            out.__dict__.setdefault(name, value)
+        return out
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+class _Writer:
+    """The one thread that writes records out, to whatever handler setup chose."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUE_RECORDS)
+        self.handoff = _Handoff(self.queue)
+        self.handler = handler
+        self._thread = threading.Thread(target=self._run, name="pivox-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (record := self.queue.get()) is not None:
+            self.handler.handle(record)
+            self.queue.task_done()
+        self.queue.task_done()
+
+    def flush(self, timeout: float) -> bool:
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: (self.queue.join(), done.set()), daemon=True)
+        waiter.start()
+        return done.wait(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Write out what is queued (for at most `timeout`: stderr may be stuck), then end."""
+        try:
+            self.queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+
+_writer: _Writer | None = None
+
+
+def flush(timeout: float = 2.0) -> bool:
+    """Wait until every record logged so far has been written; False on timeout."""
+    return _writer.flush(timeout) if _writer is not None else True
+
+
+def dropped() -> int:
+    """Records dropped because the writer was that far behind."""
+    return _writer.handoff.dropped if _writer is not None else 0
+
+
+def _stop_writer() -> None:
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
+
+
+atexit.register(_stop_writer)
+
+
 def setup(level: str = "info", env: Mapping[str, str] | None = None,
           send: Sender | None = None) -> str:
     """Configure the root logger; returns "journal" or "stderr" (what was chosen)."""
+    global _writer
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+    _stop_writer()
     handler: logging.Handler
     if under_journal(env):
         handler = JournalHandler(send)
@@ -132,6 +220,7 @@ def setup(level: str = "info", env: Mapping[str, str] | None = None,
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(STDERR_FORMAT))
         chosen = "stderr"
-    root.addHandler(handler)
+    _writer = _Writer(handler)
+    root.addHandler(_writer.handoff)
     root.setLevel(getattr(logging, level.upper()))
     return chosen
