@@ -198,9 +198,9 @@ def test_home_config_is_validated(tmp_path) -> None:
     assert (cfg.home.timezone, cfg.home.units, cfg.conversation.turn_detection,
             cfg.conversation.follow_up, cfg.conversation.follow_up_s) == (
         "", "metric", "server", "question", 6.0)
-    with pytest.raises(config.ConfigError, match="home.timezone"):
+    with pytest.raises(config.ConfigError, match=r"home\.timezone"):
         cfg_with(tmp_path, '[home]\ntimezone = "Mars/Olympus_Mons"\n')
-    with pytest.raises(config.ConfigError, match="conversation.turn_detection"):
+    with pytest.raises(config.ConfigError, match=r"conversation\.turn_detection"):
         cfg_with(tmp_path, '[conversation]\nturn_detection = "telepathy"\n')
-    with pytest.raises(config.ConfigError, match="home.units"):
+    with pytest.raises(config.ConfigError, match=r"home\.units"):
         cfg_with(tmp_path, '[home]\nunits = "furlongs"\n')

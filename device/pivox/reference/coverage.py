@@ -21,7 +21,8 @@ from pivox.reference.session import TurnRecord
 ROOM_RMS = 33.0  # a quiet room: white noise about -60 dBFS, as scripts/make-fixtures makes
 
 
-def compose(parts: Sequence[bytes | float], seed: int = 0) -> tuple[bytes, list[tuple[float, float]]]:
+def compose(parts: Sequence[bytes | float], seed: int = 0
+            ) -> tuple[bytes, list[tuple[float, float]]]:
     """s16le speech clips and pauses (seconds of room noise) end to end, noise under all
     of it; returns the audio and each part's (start_s, end_s)."""
     rng = np.random.default_rng(seed)
