@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except config_mod.ConfigError as exc:
         print(f"pivox: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -30,6 +30,7 @@ from pivox.daemon.supervisor import PartDied, Supervisor, stale
 from pivox.home import open_bridge
 from pivox.hw import journal
 from pivox.hw.gpio import LedDriver
+from pivox.hw.netwatch import NetWatch
 from pivox.hw.systemd import Notifier
 from pivox.link.base import ToolCall, ToolCallCancelled, Transcript
 from pivox.wake.base import WakeEngine
@@ -67,6 +68,7 @@ class Daemon:
         self.commands: Commands | None = None
         self.mqtt: Any = None  # home.mqtt.MqttBridge, once [mqtt] host is set
         self.conversations = 0
+        self.netwatch: NetWatch | None = None
 
     # The parts, once running (tests and the benchmarks read them).
     @property
@@ -181,6 +183,9 @@ class Daemon:
         sup.task("deadlines", wrap("deadlines", self._deadlines), check=self._overdue)
         sup.task("leds", wrap("leds", self._leds), restart=True)
         sup.task("control", wrap("control", lambda: self._control(control)), restart=True)
+        # The kernel's news of a returning network ends any backoff wait at once.
+        self.netwatch = NetWatch(lambda _why: parts.link.network_changed())
+        sup.task("netwatch", wrap("netwatch", self.netwatch.run), restart=True)
         if self.cfg.mqtt.enabled:  # a nicety too: a broker never takes the speaker down
             self.mqtt = open_bridge(self.cfg.mqtt, self.status, self.command)
             if self.mqtt is not None:
@@ -219,14 +224,14 @@ class Daemon:
         self._runner = ActionRunner(parts.player, parts.capture, parts.link, self._wake,
                                     self.post, loop)
         self._runner.in_conversation = lambda: self.m.state in mc.CONVERSATION
+        self._runner.local_turns = self.cfg.conversation.turn_detection == "local"
+        self._runner.timezone = self.cfg.home.timezone
         self.leds = wiring.open_leds(self.cfg)
         self.observers += [self.leds.observe, parts.player.observe]  # state changes
         self.commands = Commands(self.post, lambda: self.m, parts.player, self.status,
                                  self._spoken_status, self.faults)
         control = ControlServer(self.cfg.control.socket, self.command)
         buttons = wiring.open_buttons(self.cfg, loop, self.commands.button)
-        self._runner.local_turns = self.cfg.conversation.turn_detection == "local"
-        self._runner.timezone = self.cfg.home.timezone
         self._supervise(parts, control)
         parts.player.start()
         parts.capture.start()

@@ -31,7 +31,8 @@ from pivox.wake import engine_for, make_engine
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
-PARTS = ("capture", "playback", "link", "pump", "deadlines", "leds", "control")
+PARTS = ("capture", "playback", "link", "pump", "deadlines", "leds", "control", "netwatch",
+         "mqtt")
 
 
 @dataclass
@@ -84,9 +85,9 @@ def build(cfg: Config, loop: asyncio.AbstractEventLoop, over: Overrides, wake: W
     capture = Capture(
         over.source or open_source(cfg), wake, frames, events.put,
         preroll_frames=cfg.audio.preroll_ms // frame_ms, echo=echo, echo_ref=echo_ref,
-        own_voice=own_voice, hold_residual=cfg.conversation.duplex != "full",
         speech=SpeechDetector(end_ms=cfg.link.silence_ms)  # the user's turn ends here
         if cfg.conversation.turn_detection == "local" else None,
+        own_voice=own_voice, hold_residual=cfg.conversation.duplex != "full",
         on_died=died("capture"), fault=faults.point("capture") if faults else None)
     return Parts(capture, player, link, frames, events)
 
