@@ -24,6 +24,9 @@ from pivox.core.machine import (
 T = Timings()
 SAMPLE_EVENTS: dict[type, ev.Event] = {
     ev.AudioReady: ev.AudioReady(),
+    ev.Ring: ev.Ring("pasta", "The pasta timer is done."),
+    ev.RingEnd: ev.RingEnd(),
+    ev.Announce: ev.Announce("Dinner is ready"),
     ev.WakeDetected: ev.WakeDetected("okay_nabu"),
     ev.StopSpoken: ev.StopSpoken("stop"),
     ev.TalkPressed: ev.TalkPressed(),

@@ -126,6 +126,28 @@ class ReplySaid:
 
 
 @dataclass(frozen=True)
+class Ring:
+    """A timer or alarm came due (the scheduler task). `text` asks the model to say which,
+    if a session is open and nothing else is going on."""
+
+    label: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class RingEnd:
+    """Ringing stops: `pivox timers stop`, the model's stop, or its five minutes are up."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Say `text` to the room (`pivox announce`): the model says it if a session is open,
+    a local voice otherwise. Posted once no conversation is in the way."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Timeout:
     """The current state's deadline has passed. The loop sends it; the machine checks it."""
 
@@ -148,6 +170,9 @@ Event = (
     | MuteSet
     | DeviceFailed
     | ReplySaid
+    | Ring
+    | RingEnd
+    | Announce
     | Timeout
 )
 
@@ -237,6 +262,32 @@ class ReportProblem:
     detail: str
 
 
+@dataclass(frozen=True)
+class StartRinging:
+    """Ring for `label`: the ring earcon repeated and the ringing LEDs, until StopRinging."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class StopRinging:
+    """Silence every timer and alarm that rings."""
+
+
+@dataclass(frozen=True)
+class SendText:
+    """A user turn as text (clientContent): the model answers it aloud."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SayLocally:
+    """Say `text` with the device's own voice, after the announce earcon (no link)."""
+
+    text: str
+
+
 Action = (
     OpenLink
     | CloseLink
@@ -251,4 +302,8 @@ Action = (
     | UserActivity
     | ExpectReply
     | ReportProblem
+    | StartRinging
+    | StopRinging
+    | SendText
+    | SayLocally
 )

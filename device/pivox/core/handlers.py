@@ -288,3 +288,32 @@ def remind_muted(m: Machine, e: Event, now: float, t: Timings) -> Result:
     return _stay(m, ev.PlayPrompt("mute"))
 
 
+
+
+# ------------------------------------------------------------------ timers and announcements
+
+
+def ring(m: Machine, e: ev.Ring, now: float, t: Timings) -> Result:
+    """A timer or alarm rings in any state; from idle with a session open, the model is
+    also asked to say which (a text turn, so the reply plays as any reply does)."""
+    actions: list[Action] = [ev.StartRinging(e.label)]
+    if m.state is State.IDLE and m.link_up and e.text:
+        return _text_turn(m, now, t, [*actions, ev.SendText(e.text)])
+    return m, actions
+
+
+def ring_end(m: Machine, e: Event, now: float, t: Timings) -> Result:
+    return _stay(m, ev.StopRinging()) if m.ringing else _stay(m)
+
+
+def announce(m: Machine, e: ev.Announce, now: float, t: Timings) -> Result:
+    """From idle with a session open the model says it; anywhere else a local voice."""
+    if m.state is State.IDLE and m.link_up:
+        return _text_turn(m, now, t, [ev.SendText(e.text)])
+    return _stay(m, ev.SayLocally(e.text))
+
+
+def _text_turn(m: Machine, now: float, t: Timings, actions: list[Action]) -> Result:
+    """A turn sent as text: the reply is due as after speech; the microphone stays local."""
+    return (replace(m, state=State.THINKING, deadline=now + t.thinking_s, heard_speech=False,
+                    turn_done=False, discard_reply=False, reply_tail="", asked=False), actions)

@@ -114,6 +114,10 @@ TRANSITIONS: dict[Key, Handler[Event]] = dict([
     _on(S.ERROR, ev.TalkPressed, h.error_wake),
     _on(S.ERROR, ev.DeviceFailed, h.error_device),
     _on(S.ERROR, ev.MuteSet, h.mute),
+    # Timers, alarms and announcements, in every state: ringing is a flag beside the state.
+    *(_on(s, ev.Ring, h.ring) for s in State),
+    *(_on(s, ev.RingEnd, h.ring_end) for s in State),
+    *(_on(s, ev.Announce, h.announce) for s in State),
 ])
 
 # Pairs that change nothing, each for a reason a reader can check.
@@ -149,10 +153,18 @@ _ignore((S.MUTED,), (ev.Timeout,), "muted is a resting state with no deadline")
 _ignore((S.ERROR,), (ev.LinkDown,), "already in error; the retry timer runs")
 
 
+STOPS_RINGING = (ev.WakeDetected, ev.TalkPressed, ev.StopSpoken)
+
+
 def step(m: Machine, event: Event, now: float, timings: Timings) -> tuple[Machine, list[Action]]:
     """Apply one event. Returns the new machine and the actions to carry out, in order."""
     if isinstance(event, ev.Timeout) and (m.deadline is None or now < m.deadline):
         return m, []
+    # Before the table: while a timer rings, the wake word, the talk button and the stop
+    # word mean "stop ringing" in whatever state, and nothing else (no conversation starts
+    # or ends); the table says what they do otherwise.
+    if m.ringing and isinstance(event, STOPS_RINGING):
+        return replace(m, ringing=False), [ev.StopRinging()]
     handler = TRANSITIONS.get((m.state, type(event)))
     if handler is None:
         return m, []
@@ -163,11 +175,12 @@ def step(m: Machine, event: Event, now: float, timings: Timings) -> tuple[Machin
 def _follow(before: Machine, after: Machine, actions: list[Action]
             ) -> tuple[Machine, list[Action]]:
     """What every transition implies, decided once here rather than in each handler: the
-    uplink flag follows Start/StopUplink; the user's turn (activity) follows UserActivity,
+    uplink flag follows Start/StopUplink and the ringing flag Start/StopRinging (so
+    handlers that build a fresh Machine keep them); the user's turn (activity) follows UserActivity,
     a repeated edge is dropped, and stopping the uplink closes an open turn first;
     entering or leaving SPEAKING arms or disarms the stop word and the echo hold
     (SetReplying); entering THINKING means a reply is due."""
-    uplink, activity = before.uplink, before.activity
+    uplink, activity, ringing = before.uplink, before.activity, before.ringing
     kept: list[Action] = []
     for a in actions:
         if isinstance(a, ev.UserActivity):
@@ -176,6 +189,8 @@ def _follow(before: Machine, after: Machine, actions: list[Action]
             activity = a.on
         elif isinstance(a, ev.StartUplink):
             uplink = True
+        elif isinstance(a, ev.StartRinging | ev.StopRinging):
+            ringing = isinstance(a, ev.StartRinging)
         elif isinstance(a, ev.StopUplink):
             if activity:
                 kept.append(ev.UserActivity(False))
@@ -183,8 +198,8 @@ def _follow(before: Machine, after: Machine, actions: list[Action]
             uplink = False
         kept.append(a)
     actions = kept
-    if uplink is not after.uplink or activity is not after.activity:
-        after = replace(after, uplink=uplink, activity=activity)
+    if (uplink, activity, ringing) != (after.uplink, after.activity, after.ringing):
+        after = replace(after, uplink=uplink, activity=activity, ringing=ringing)
     edges: list[Action] = []
     speaking = after.state is State.SPEAKING
     if speaking is not (before.state is State.SPEAKING):

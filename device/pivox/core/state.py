@@ -56,6 +56,7 @@ class Machine:
     error_kind: str = ""  # ERROR: "device" or "link"
     device: str = ""  # ERROR of kind "device": which one ("microphone", "speaker")
     uplink: bool = False  # microphone audio streams to the link (StartUplink..StopUplink)
+    ringing: bool = False  # a timer or alarm rings (StartRinging..StopRinging), in any state
     activity: bool = False  # the user's turn is open (UserActivity(True)..UserActivity(False))
     follow_up: bool = False  # LISTENING after a reply, without the wake word
     reply_tail: str = ""  # the end of the reply's transcription so far
