@@ -124,3 +124,17 @@ def test_render_ansi_draws_24_bit_blocks_and_resets():
         ("255", "0", "0"), ("0", "200", "255")]
     assert text.endswith("\x1b[0m")
     assert render_ansi(()) == ""
+
+
+def test_ringing_overrides_every_state_with_its_own_flash() -> None:
+    from pivox.core.leds import Alert, shown
+
+    assert shown(State.SPEAKING, ringing=False) is State.SPEAKING
+    for state in State:
+        what = shown(state, ringing=True)
+        assert what is Alert.RINGING
+        lit = leds.pattern(what, 0.0, 0.1, 12)
+        dark = leds.pattern(what, 0.0, 0.4, 12)
+        assert lit == ((200, 200, 200),) * 12 and dark == ((0, 0, 0),) * 12
+    flashes = {leds.look_of(s) for s in State}
+    assert leds.look_of(Alert.RINGING) not in flashes  # unlike any state

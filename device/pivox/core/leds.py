@@ -54,16 +54,41 @@ LOOKS: dict[State, Look] = {
     State.ERROR: Look(RED, Motion.BLINK, period_s=0.5, duty=0.5, words="red fast blink"),
 }
 
+
+
+class Alert(enum.Enum):
+    """Something the LEDs show over the state while it lasts."""
+
+    RINGING = "ringing"
+
+
+# A timer or alarm rings: a fast white flash, unlike any state, whatever the state is.
+ALERT_LOOKS: dict[Alert, Look] = {
+    Alert.RINGING: Look(WHITE, Motion.BLINK, period_s=0.6, duty=0.5,
+                        words="white fast flash (a timer or alarm rings)"),
+}
+Shown = State | Alert  # what the LEDs show: the state, or an alert over it
+
+
+def shown(state: State, ringing: bool) -> Shown:
+    """Ringing overrides the state's pattern while it rings."""
+    return Alert.RINGING if ringing else state
+
+
+def look_of(what: Shown) -> Look:
+    return ALERT_LOOKS[what] if isinstance(what, Alert) else LOOKS[what]
+
+
 LEVEL_FLOOR = 0.25  # SPEAKING at silence stays visibly lit, dimmer than LISTENING
 TAIL_SHARE = 0.4  # CHASE: the tail covers this share of the ring (at least one pixel)
 
 
-def describe(state: State) -> str:
+def describe(state: Shown) -> str:
     """A few words for what the LEDs show in `state` ("cyan solid")."""
-    return LOOKS[state].words
+    return look_of(state).words
 
 
-def pattern(state: State, level: float, t: float, count: int) -> tuple[RGB, ...]:
+def pattern(state: Shown, level: float, t: float, count: int) -> tuple[RGB, ...]:
     """`count` colours (0-255 per channel) for `state` at `t` seconds into the state.
 
     `level` is the speech/playback level, 0..1 (out-of-range and NaN are clamped), and
@@ -72,7 +97,7 @@ def pattern(state: State, level: float, t: float, count: int) -> tuple[RGB, ...]
     """
     if count <= 0:
         return ()
-    look = LOOKS[state]
+    look = look_of(state)
     t = t if math.isfinite(t) else 0.0
     scales = _scales(look, _clamp(level), t, count)
     return tuple(_scaled(look.colour, s) for s in scales)

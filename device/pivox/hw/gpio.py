@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 from gpiozero import PWMLED, RGBLED, SPIDevice
 
-from pivox.core.leds import LOOKS, RGB, Motion, pattern
-from pivox.core.machine import State
+from pivox.core.leds import RGB, Motion, Shown, look_of, pattern
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +182,7 @@ class LedDriver:
         self.last_colours: tuple[RGB, ...] = ()
         self.frames = 0
         self.errors = 0
-        self._state: State | None = None
+        self._state: Shown | None = None
         self._since = 0.0
         self._level = 0.0
         self._at = 0.0
@@ -192,7 +191,7 @@ class LedDriver:
     def snapshot(self) -> LedSnapshot:
         return LedSnapshot(self.last_colours, self.frames, self.errors)
 
-    def frame(self, state: State, level: float, now: float) -> tuple[RGB, ...]:
+    def frame(self, state: Shown, level: float, now: float) -> tuple[RGB, ...]:
         """Colours for `now`, tracking when the state began and the smoothed level."""
         if state is not self._state:
             self._state, self._since = state, now
@@ -211,10 +210,10 @@ class LedDriver:
         if kind == "state":
             self.poke()
 
-    def next_change_s(self, state: State, now: float) -> float | None:
+    def next_change_s(self, state: Shown, now: float) -> float | None:
         """Seconds until the pattern can next change by itself; None: not until the state
         does (a solid or dark state)."""
-        look = LOOKS[state]
+        look = look_of(state)
         if look.motion in (Motion.OFF, Motion.SOLID):
             return None
         if look.motion is Motion.BLINK:
@@ -223,7 +222,7 @@ class LedDriver:
             return (edge if phase < edge else look.period_s) - phase + 0.001
         return self.period_s
 
-    async def run(self, get_state: Callable[[], tuple[State, float]],
+    async def run(self, get_state: Callable[[], tuple[Shown, float]],
                   clock: Callable[[], float] = time.monotonic,
                   stop: asyncio.Event | None = None) -> None:
         """Show frames until cancelled or `stop` is set. Never raises for an LED fault:
