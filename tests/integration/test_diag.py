@@ -254,10 +254,10 @@ def test_alsa_errors_collects_on_its_thread_inside_the_block(capfd) -> None:
 
     with alsa_errors() as said:
         open_missing()
-        with alsa_errors() as inner:  # nested: the inner block has its own
-            open_missing()
+        with alsa_errors() as inner:  # nested: the inner block has its own, and the
+            open_missing()            # enclosing one hears it too (a check around a device)
         open_missing()
-    assert said == ["snd_pcm_open_noupdate: Unknown PCM ?"] * 2
+    assert said == ["snd_pcm_open_noupdate: Unknown PCM ?"] * 3
     assert inner == ["snd_pcm_open_noupdate: Unknown PCM ?"]
     assert "ALSA lib" not in capfd.readouterr().err
     open_missing()  # after the block, libasound prints as before

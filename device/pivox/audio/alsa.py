@@ -241,6 +241,8 @@ def alsa_errors() -> Iterator[list[str]]:
         yield seen
     finally:
         _local.sink = outer
+        if outer is not None:  # an enclosing block hears everything said inside it
+            outer.extend(seen)
         with _lock:
             _users -= 1
             if _users == 0:

@@ -82,19 +82,21 @@ async def _setup_complete(ws: Any, codec: Any) -> bool:
 async def _websocket(ctx: Context, target: str, headers: dict[str, str],
                      steps: list[str]) -> None:
     """Handshake, then the daemon's own setup message, until setupComplete."""
+    import logging
+
     import websockets
-    from websockets.asyncio.client import connect
 
     from pivox.adapters import setup_options
     from pivox.core.models import profile_for
     from pivox.link import codec as lc
+    from pivox.link.dial import open_ws
+    from pivox.secrets import RedactingLogger
 
     link = ctx.cfg.link
     t0 = time.monotonic()
+    quiet = RedactingLogger(logging.getLogger("pivox.diag.websockets"))
     try:
-        async with connect(target, additional_headers=headers,
-                           open_timeout=link.connect_timeout_s, close_timeout=2,
-                           compression=None, max_size=16 * 1024 * 1024) as ws:
+        async with open_ws(link, target, headers, quiet) as ws:  # as the service dials
             steps.append(f"WebSocket {_ms(t0)}")
             profile, _ = profile_for(link.model)
             codec = lc.LiveCodec(profile)
