@@ -66,3 +66,13 @@ def test_unknown_names_are_refused():
         prompt("hello")
     with pytest.raises(KeyError):
         sound("hello")
+
+
+@pytest.mark.parametrize("name", earcons.ALERTS)
+def test_alerts_are_loud_enough_for_the_next_room_and_click_free(name: str):
+    x = samples(sound(name))
+    assert 0.5 <= len(x) / earcons.RATE <= 1.0
+    assert 0.3 * 32767 < np.max(np.abs(x)) <= 0.5 * 32767 + 1
+    edge = round(0.001 * earcons.RATE)  # the same 5 ms fade-in, at a louder level
+    assert np.max(np.abs(x[:edge])) < 0.03 * 32767
+    assert np.max(np.abs(x[-edge:])) < 0.01 * 32767

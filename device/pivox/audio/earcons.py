@@ -31,6 +31,15 @@ _CHIMES: dict[str, tuple[tuple[float, ...], float, float, float]] = {
     "no_speech": ((587.33, 440.0), 0.06, 0.15, 0.15),
 }
 
+# Alerts call someone from across the room: longer and louder than the earcons above.
+ALERTS = ("ring", "announce")
+_ALERT_CHIMES: dict[str, tuple[tuple[float, ...], float, float, float]] = {
+    # E6 C6 E6 C6: one burst of a kitchen timer's ring; repeated with a pause between
+    "ring": ((1318.51, 1046.50, 1318.51, 1046.50), 0.12, 0.6, 0.5),
+    # G5 -> D#5, the "ding-dong" before an announcement
+    "announce": ((783.99, 622.25), 0.35, 1.0, 0.35),
+}
+
 
 def _chime(notes: tuple[float, ...], step_s: float, length_s: float, level: float,
            rate: int) -> np.ndarray:
@@ -53,9 +62,11 @@ def _chime(notes: tuple[float, ...], step_s: float, length_s: float, level: floa
 @functools.cache
 def earcon(name: str, rate: int = RATE) -> bytes:
     """A synthesized earcon as s16le mono at `rate`. Raises ValueError for an unknown name."""
-    if name not in _CHIMES:
-        raise ValueError(f"no earcon named {name!r}; choose one of {', '.join(EARCONS)}")
-    notes, step_s, length_s, level = _CHIMES[name]
+    chimes = _CHIMES | _ALERT_CHIMES
+    if name not in chimes:
+        raise ValueError(f"no earcon named {name!r}; choose one of "
+                         f"{', '.join(EARCONS + ALERTS)}")
+    notes, step_s, length_s, level = chimes[name]
     return _chime(notes, step_s, length_s, level, rate).tobytes()
 
 
@@ -98,7 +109,7 @@ def speech(text: str) -> bytes:
 
 def sound(name: str) -> bytes:
     """The 24 kHz sound for a PlayPrompt action. Raises KeyError for an unknown name."""
-    if name in _CHIMES:
+    if name in _CHIMES or name in _ALERT_CHIMES:
         return earcon(name)
     if name in PROMPTS:
         return prompt(name)
