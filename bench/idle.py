@@ -1,16 +1,19 @@
-"""Idle CPU: what listening for the wake word costs, against the bare wake engine.
+"""Idle CPU of the whole daemon, against the bare wake engine reading the same microphone.
 
-The idle path is the daemon's own capture thread (pivox.audio.capture) reading 48 kHz,
-4-channel S32_LE audio through real libasound (ALSA's file plugin, unpaced), mixing and
-resampling it to 16 kHz, running the wake engine and keeping the pre-roll ring, with an
-asyncio loop alive beside it (idle frames never wake it). Side by side, in the same
-process, the bare engine is fed the same 16 kHz audio.
-Both are CPU seconds per second of audio.
+A real `pivox run` process (every thread: capture, playback, own-voice twin, the loop
+with its link, LEDs, watchdog and control socket, and libpulse's own) listens for the
+wake word on the PulseAudio rig (tests/hil/rig.py: real libasound through ALSA's pulse
+plugin), echo canceller on, reference server reachable. Beside it, in the same run, a
+bare process reads the same microphone PCM the same way (16 kHz, 20 ms periods, blocking
+reads) and runs pymicro-wakeword okay_nabu on each frame, nothing else. Both are
+measured as utime + stime of the whole process (/proc/PID/stat) over the same SECONDS,
+after each has settled; the ratio is what the daemon adds to listening.
+
+The per-keyword figures are the bare engines on 30 s of noise in this process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -22,38 +25,30 @@ from typing import Any
 
 import numpy as np
 
-AUDIO_S = 60.0
+from bench.budget import ROOT, _hil, cpu_s, load
+
+SECONDS = 120.0
+SETTLE_S = 5.0
 KEYWORD_AUDIO_S = 30.0
 PORCUPINE_SET = ("porcupine", "computer", "jarvis", "alexa")
-RATE, CHANNELS = 48000, 4
 
 
-def _child(pcm_name: str, audio_s: float) -> dict[str, Any]:
-    from pivox.audio.alsa import AlsaSource
-    from pivox.audio.capture import Capture, Captured
-    from pivox.audio.handoff import Handoff
+def _bare_child(device: str) -> None:
+    """The bare engine: read the microphone, run the wake engine, nothing else."""
+    import alsaaudio
+
     from pivox.wake import make_engine
 
-    frames = int(audio_s * 50)
-
-    async def idle_path() -> float:
-        loop = asyncio.get_running_loop()
-        out: Handoff[Captured] = Handoff(loop, maxlen=100)
-        cap = Capture(lambda: AlsaSource(pcm_name, RATE, CHANNELS, "S32_LE", -1, 20, 20),
-                      make_engine(), out)
-        start = time.process_time()
-        cap.start()
-        while cap.frames < frames:  # idle: frames stay in the pre-roll, the loop sleeps
-            await asyncio.sleep(0.05)
-        used = time.process_time() - start
-        cap.stop()
-        return used
-
-    idle_cpu = asyncio.run(idle_path())
-    pcm16 = (np.random.default_rng(1).normal(0, 300, frames * 320)).astype("<i2").tobytes()
-    bare_cpu = _engine_cpu(make_engine(), pcm16)
-    return {"idle_cpu_s": idle_cpu, "bare_cpu_s": bare_cpu, "audio_s": audio_s,
-            **_per_keyword(pcm16[: int(KEYWORD_AUDIO_S * 32000)])}
+    engine = make_engine()
+    pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=device,
+                        rate=16000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
+                        periodsize=320, periods=4)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        n, data = pcm.read()
+        if n > 0:
+            engine.process(data)
 
 
 def _engine_cpu(engine: Any, pcm16: bytes) -> float:
@@ -87,43 +82,69 @@ def _per_keyword(pcm16: bytes) -> dict[str, Any]:
     return out
 
 
-def run(audio_s: float = AUDIO_S) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        # Quiet room noise on four channels: the file plugin repeats it as needed.
-        n = RATE * 10
-        noise = np.random.default_rng(0).normal(0, 2e6, (n, CHANNELS)).astype("<i4")
-        raw = Path(tmp) / "mic.raw"
-        raw.write_bytes(noise.tobytes())
-        rc = Path(tmp) / "asoundrc"
-        rc.write_text(f'pcm.benchmic {{ type file; slave.pcm "null"; infile "{raw}"; '
-                      f'file "/dev/null"; format "raw" }}\n')
-        env = {**os.environ, "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{rc}"}
-        out = subprocess.run([sys.executable, "-m", "bench.idle", "--child", str(audio_s)],
-                             env=env, capture_output=True, text=True, check=False,
-                             cwd=Path(__file__).resolve().parents[1])
-    if out.returncode != 0:
-        raise RuntimeError(f"idle bench child failed:\n{out.stderr[-2000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    idle = r["idle_cpu_s"] / r["audio_s"] * 100
-    bare = r["bare_cpu_s"] / r["audio_s"] * 100
-    per_kw = {k: v for k, v in r.items() if k.startswith("wake_")}
+def whole_process(seconds: float) -> dict[str, Any]:
+    rig_mod, daemon_cls, server_cls = _hil()
+    why = rig_mod.PulseRig.available()
+    if why:
+        return {"idle_skipped": why}
+    with tempfile.TemporaryDirectory(prefix="pivox-idle-") as tmp:
+        (Path(tmp) / "pulse").mkdir()
+        rig = rig_mod.PulseRig(Path(tmp) / "pulse")
+        rig.start()
+        server = server_cls()
+        d = daemon_cls(Path(tmp), rig, server.url)
+        bare = subprocess.Popen([sys.executable, "-m", "bench.idle", "--bare", rig.mic_device],
+                                cwd=ROOT, env=rig.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            end = time.monotonic() + 30
+            while d.status().get("state") != "idle":
+                if time.monotonic() > end or d.proc.poll() is not None:
+                    raise RuntimeError(f"daemon not ready: {d.log.read_text()[-1500:]}")
+                time.sleep(0.2)
+            assert bare.stdout is not None
+            bare.stdout.readline()
+            time.sleep(SETTLE_S)  # the speaker goes to rest, the engines warm up
+            before = load()
+            d0, b0, t0 = cpu_s(d.proc.pid), cpu_s(bare.pid), time.monotonic()
+            time.sleep(seconds)
+            d1, b1, t1 = cpu_s(d.proc.pid), cpu_s(bare.pid), time.monotonic()
+            st = d.status()
+        finally:
+            bare.kill()
+            bare.wait()
+            d.stop()
+            server.stop()
+            rig.stop()
+    daemon_pct = 100 * (d1 - d0) / (t1 - t0)
+    bare_pct = 100 * (b1 - b0) / (t1 - t0)
     return {
-        **per_kw,
-        "idle_cpu_percent": round(idle, 3),
-        "bare_engine_cpu_percent": round(bare, 3),
-        "idle_cpu_ratio": round(idle / bare, 2) if bare else None,
-        "how": f"{r['audio_s']:.0f} s of 48 kHz 4-channel S32_LE through libasound (file "
-               "plugin) -> mix, soxr to 16 kHz, pymicro-wakeword okay_nabu, pre-roll ring; "
-               "versus the bare engine on the same amount of 16 kHz audio; CPU "
-               "seconds per audio second, one core. wake_ENGINE_cpu_percent: the bare engine "
-               f"with one keyword on {KEYWORD_AUDIO_S:.0f} s of 16 kHz audio; "
-               "per_extra_keyword: (all shipped keywords - one) / (count - 1); porcupine "
-               "only with $PICOVOICE_ACCESS_KEY set (it needs Picovoice's activation)",
+        "idle_cpu_percent": round(daemon_pct, 2),
+        "bare_engine_cpu_percent": round(bare_pct, 2),
+        "idle_cpu_ratio": round(daemon_pct / bare_pct, 2) if bare_pct else None,
+        "idle_frames": st.get("audio", {}).get("frames"),
+        "idle_load": f"{before} -> {load()}",
     }
 
 
+def run(seconds: float = SECONDS) -> dict[str, Any]:
+    out = whole_process(seconds)
+    noise = np.random.default_rng(1).normal(0, 300, int(KEYWORD_AUDIO_S * 16000))
+    out.update(_per_keyword(noise.astype("<i2").tobytes()))
+    out["how"] = (
+        f"`pivox run` (whole process, all threads: utime+stime from /proc) idle for "
+        f"{seconds:.0f} s on the PulseAudio rig (pulse plugin, real libasound, 16 kHz "
+        "mic, 48 kHz speaker at rest, echo canceller on) against a bare process reading "
+        "the same mic PCM into pymicro-wakeword okay_nabu over the same seconds; "
+        "idle_load: /proc/loadavg before -> after. wake_ENGINE_cpu_percent: the bare "
+        f"engine with one keyword on {KEYWORD_AUDIO_S:.0f} s of 16 kHz noise; "
+        "per_extra_keyword: (all shipped keywords - one) / (count - 1); porcupine only "
+        "with $PICOVOICE_ACCESS_KEY set")
+    return out
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(_child("benchmic", float(sys.argv[2]))))
+    if sys.argv[1:2] == ["--bare"]:
+        _bare_child(sys.argv[2])
     else:
-        print(json.dumps(run()))
+        print(json.dumps(run(float(sys.argv[1]) if len(sys.argv) > 1 else SECONDS)))

@@ -1,0 +1,382 @@
+"""CPU budget: the smallest CPU quota at which whole conversations stay clean.
+
+The real `pivox run` process on real libasound (the HIL tests' PulseAudio rig, through
+ALSA's pulse plugin) holds two conversations per quota: the wake word and the demo
+question with its reply heard whole, then the question again spoken over the second
+reply (a barge-in, full duplex, echo canceller on). Once the daemon is ready it is moved
+into a cgroup v1 cpu group with that quota per 100 ms period; its every thread follows.
+
+Clean means: the first reply is heard at the speaker for at least HEARD_SHARE of what the
+same conversation gives unconfined in the same run and no period of it ran dry
+(underruns), the speaker falls silent within BARGE_LIMIT_MS of the server's
+`interrupted`, and no microphone frame was dropped or overrun. The smallest clean quota
+is searched on QUOTAS (clean is taken to be monotonic in the quota).
+
+The rig's own floor is measured beside it with the same method: a bare loop in its own
+process that only reads the microphone PCM (16 kHz, 20 ms periods) and writes the
+speaker PCM (48 kHz, 20 ms periods), as the daemon's two audio threads do, is clean at a
+quota when neither device over- or underran. On a Pi's own `hw:` devices that floor is
+not paid: the quota also pays for libpulse inside the process here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+HIL = ROOT / "tests" / "hil"
+CGROUP = Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 100_000
+QUOTAS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 16.0, 25.0)  # % of one core
+FLOOR_QUOTAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0)
+FLOOR_S = 8.0
+HEARD_SHARE = 0.95
+BARGE_LIMIT_MS = 60.0
+LOUD = 400  # as the HIL tests: well above the null sink's silence, below speech
+DATA = Path(str(resources.files("pivox") / "data"))
+
+
+def load() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return ""
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of every thread of `pid`, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cgroup_missing() -> str:
+    """Empty when a cpu quota can be set here, else why not."""
+    if not (CGROUP / "cpu.cfs_quota_us").exists():
+        return f"no cgroup v1 cpu controller at {CGROUP}"
+    if not os.access(CGROUP, os.W_OK):
+        return f"{CGROUP} is not writable (run as root)"
+    return ""
+
+
+class Quota:
+    """A cgroup v1 cpu group holding one process at `pct` % of one core."""
+
+    def __init__(self, pct: float, pid: int) -> None:
+        self.path = CGROUP / f"pivox-bench-{os.getpid()}-{time.monotonic_ns()}"
+        self.path.mkdir()
+        (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(PERIOD_US * pct / 100)))
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def throttled(self) -> int:
+        for line in (self.path / "cpu.stat").read_text().splitlines():
+            if line.startswith("nr_throttled"):
+                return int(line.split()[1])
+        return 0
+
+    def remove(self) -> None:
+        for _ in range(50):  # its tasks must have exited first
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def _hil() -> tuple[Any, Any, Any]:
+    if str(HIL) not in sys.path:
+        sys.path.insert(0, str(HIL))
+    import processes
+    import rig
+
+    return rig, processes.DaemonProcess, processes.ServerThread
+
+
+def _status(d: Any) -> dict[str, Any]:
+    return d.status()
+
+
+def _wait(d: Any, pred: Any, timeout: float, every: float = 0.25) -> dict[str, Any]:
+    """Polls the control socket slowly: each answer costs the confined daemon CPU."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited: {d.log.read_text()[-1500:]}")
+        st = d.status()
+        if st and pred(st):
+            return st
+        time.sleep(every)
+    raise TimeoutError(f"daemon: no {pred.__doc__ or 'state'} within {timeout:.0f} s")
+
+
+def _loud_between(rec: Any, t0: float, t1: float) -> float:
+    x, t = rec.samples()
+    sel = (t >= t0) & (t < t1)
+    return float((np.abs(x[sel]) > LOUD).sum()) / rec.rate
+
+
+def _sound_started(rec: Any, after: float, timeout: float) -> float:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        x, t = rec.samples()
+        loud = np.nonzero((np.abs(x) > LOUD) & (t > after))[0]
+        if len(loud):
+            return float(t[loud[0]])
+        time.sleep(0.05)
+    raise TimeoutError("the reply never reached the speaker")
+
+
+def _silence_after(rec: Any, t0: float, window_s: float = 0.4, timeout: float = 5.0
+                   ) -> float:
+    """When the speaker fell silent for `window_s`, from 0.1 s before t0 on."""
+    end = time.monotonic() + timeout
+    while True:
+        x, t = rec.samples()
+        if len(t) and t[-1] >= t0 + 0.6:
+            break
+        if time.monotonic() > end:
+            raise TimeoutError("the speaker recording stalled")
+        time.sleep(0.05)
+    loud = np.abs(x) > LOUD
+    win = int(window_s * rec.rate)
+    start = int(np.searchsorted(t, t0 - 0.1))
+    csum = np.concatenate([[0], np.cumsum(loud)])
+    for i in range(start, len(x) - win):
+        if csum[i + win] == csum[i]:
+            return float(t[i])
+    raise TimeoutError("the speaker never fell silent")
+
+
+def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
+                 pct: float | None) -> dict[str, Any]:
+    """One daemon, a fresh server (so the replies are the same each run), two
+    conversations; `pct` None runs unconfined."""
+    from pivox.audio.wavfile import read_wav
+
+    pcm = read_wav(DATA / "demo_mic.wav")
+    manifest = json.loads((DATA / "demo_mic.json").read_text())
+    question = pcm[int(manifest["speech_start_s"] * 16000) * 2 :]
+    (tmp / "pulse").mkdir()
+    rig = rig_mod.PulseRig(tmp / "pulse")
+    rig.start()
+    server = server_cls()
+    rec = rig.record()
+    d = daemon_cls(tmp, rig, server.url, '[conversation]\nduplex = "full"\n')
+    quota: Quota | None = None
+    out: dict[str, Any] = {"quota_pct": pct}
+    try:
+        def idle(s: dict[str, Any]) -> bool:
+            """idle"""
+            return s.get("state") == "idle"
+
+
+        _wait(d, idle, 30)
+        if pct is not None:
+            quota = Quota(pct, d.proc.pid)
+            time.sleep(1.0)
+        c0, w0 = cpu_s(d.proc.pid), time.monotonic()
+        # 1: the wake word and the question; the reply heard whole.
+        t_say = time.monotonic()
+        rig.feeder.say(pcm)
+        _wait(d, lambda s: s.get("state") == "speaking", 20)
+        _wait(d, idle, 30)
+        time.sleep(0.3)
+        out["reply_heard_s"] = round(_loud_between(rec, t_say, time.monotonic()), 3)
+        st = _status(d)
+        out["underruns"] = st["audio"]["underruns"]
+        # 2: again, and the question spoken over the reply.
+        t_say = time.monotonic()
+        rig.feeder.say(pcm)
+        onset = _sound_started(rec, t_say + 1.0, 25)
+        while time.monotonic() < onset + 0.5:
+            time.sleep(0.02)
+        rig.feeder.say(question)
+        end = time.monotonic() + 15
+        while server.interrupted_at() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        t_int = server.interrupted_at()
+        out["barge_in_ms"] = None if t_int is None else round(
+            (_silence_after(rec, t_int) - t_int) * 1000, 1)
+        time.sleep(1.0)
+        st = _status(d)
+        out["cpu_pct"] = round(100 * (cpu_s(d.proc.pid) - c0) / (time.monotonic() - w0), 2)
+        out["dropped_frames"] = st["audio"]["dropped_frames"]
+        out["overruns"] = st["audio"]["overruns"]
+        out["underruns"] = st["audio"]["underruns"]
+        out["throttled_periods"] = quota.throttled() if quota else 0
+    finally:
+        d.stop()
+        rec.stop()
+        server.stop()
+        rig.stop()
+        if quota is not None:
+            quota.remove()
+    return out
+
+
+def clean(r: dict[str, Any], heard_ref: float) -> bool:
+    return (r.get("reply_heard_s", 0) >= HEARD_SHARE * heard_ref and r.get("underruns") == 0
+            and r.get("barge_in_ms") is not None and r["barge_in_ms"] < BARGE_LIMIT_MS
+            and r.get("dropped_frames") == 0 and r.get("overruns") == 0)
+
+
+def _floor_child(seconds: float) -> dict[str, Any]:
+    """The bare loop: the daemon's two device streams and nothing else."""
+    import alsaaudio
+
+    cap = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device="pivox_mic",
+                        rate=16000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
+                        periodsize=320, periods=4)
+    spk = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device="pivox_spk",
+                        rate=48000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
+                        periodsize=960, periods=4)
+    tone = (np.sin(np.arange(960) * 2 * np.pi * 441 / 48000) * 8000).astype("<i2").tobytes()
+    counts = {"overruns": 0, "underruns": 0, "mic_frames": 0}
+    stop = threading.Event()
+
+    def play() -> None:
+        while not stop.is_set():
+            if spk.write(tone) < 0:
+                counts["underruns"] += 1
+
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()  # the parent has set the quota
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        n, _ = cap.read()
+        if n < 0:
+            counts["overruns"] += 1
+        elif n:
+            counts["mic_frames"] += 1
+    stop.set()
+    player.join(timeout=1)
+    return counts
+
+
+def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
+    (tmp / "pulse").mkdir()
+    rig = rig_mod.PulseRig(tmp / "pulse")
+    rig.start()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.budget", "--floor", str(FLOOR_S)],
+                            cwd=ROOT, env=rig.env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    quota = None
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdout.readline()
+        time.sleep(0.5)  # the mic stream starts flowing
+        if pct is not None:
+            quota = Quota(pct, proc.pid)
+        c0, w0 = cpu_s(proc.pid), time.monotonic()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(FLOOR_S - 0.5)
+        used = 100 * (cpu_s(proc.pid) - c0) / (time.monotonic() - w0)
+        r = json.loads(proc.stdout.readline())
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rig.stop()
+        if quota is not None:
+            quota.remove()
+    expected = FLOOR_S * 50
+    return {"quota_pct": pct, "cpu_pct": round(used, 2), **r,
+            "clean": r["overruns"] == 0 and r["underruns"] == 0
+            and r["mic_frames"] >= 0.95 * expected}
+
+
+def _search(grid: tuple[float, ...], is_clean: Any) -> float | None:
+    """Smallest clean value of a sorted grid, by bisection; None if even the top fails."""
+    lo, hi, best = 0, len(grid) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if is_clean(grid[mid]):
+            best, hi = grid[mid], mid - 1
+        else:
+            lo = mid + 1
+    return best
+
+
+def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
+    grid = tuple(sorted(quotas)) if quotas else QUOTAS
+    floor_grid = tuple(sorted(quotas)) if quotas else FLOOR_QUOTAS
+    why = cgroup_missing()
+    if not why:
+        rig_mod, daemon_cls, server_cls = _hil()
+        why = rig_mod.PulseRig.available()
+    if why:
+        return {"budget_skipped": why, "how": f"skipped: {why}"}
+    load_before = load()
+    tried: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="pivox-budget-") as tmp:
+        n = [0]
+
+        def fresh() -> Path:
+            n[0] += 1
+            p = Path(tmp) / str(n[0])
+            p.mkdir()
+            return p
+
+        ref = conversation(rig_mod, daemon_cls, server_cls, fresh(), None)
+        heard_ref = ref["reply_heard_s"]
+
+        def daemon_clean(pct: float) -> bool:
+            r = conversation(rig_mod, daemon_cls, server_cls, fresh(), pct)
+            r["clean"] = clean(r, heard_ref)
+            tried.append(r)
+            print(f"budget: {json.dumps(r)}", file=sys.stderr)
+            return bool(r["clean"])
+
+        def floor_clean(pct: float) -> bool:
+            r = floor(rig_mod, fresh(), pct)
+            floors.append(r)
+            print(f"budget floor: {json.dumps(r)}", file=sys.stderr)
+            return bool(r["clean"])
+
+        best = _search(grid, daemon_clean)
+        floor_best = _search(floor_grid, floor_clean)
+        floor_free = floor(rig_mod, fresh(), None)
+    return {
+        "min_clean_quota_pct": best,
+        "rig_floor_pct": floor_best,
+        "rig_floor_cpu_pct": floor_free["cpu_pct"],
+        "budget_unconfined": ref,
+        "budget_tried": sorted(tried, key=lambda r: r["quota_pct"]),
+        "budget_floor_tried": sorted(floors, key=lambda r: r["quota_pct"]),
+        "budget_load": f"{load_before} -> {load()}",
+        "how": "pivox run on the PulseAudio rig (pulse plugin, real libasound), echo "
+               "canceller on, full duplex; per quota: wake word + demo question (reply "
+               f"heard >= {HEARD_SHARE:.0%} of the unconfined run's, 0 underruns), then "
+               f"the question over the next reply (silent within {BARGE_LIMIT_MS:.0f} ms "
+               "of `interrupted`), 0 dropped or overrun mic frames; quota = cgroup v1 "
+               f"cpu.cfs_quota_us per {PERIOD_US} us period, set once the daemon is ready; "
+               "bisection over " + "/".join(f"{q:g}" for q in grid) + " %. rig floor: "
+               f"a bare loop reading the mic PCM and writing the speaker PCM for "
+               f"{FLOOR_S:.0f} s, clean = no over/underrun; rig_floor_cpu_pct: what it "
+               "uses unconfined; cpu_pct: the daemon's utime+stime over its conversations; "
+               "budget_load: /proc/loadavg before -> after",
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--floor"]:
+        print(json.dumps(_floor_child(float(sys.argv[2]))))
+    else:
+        print(json.dumps(run()))
