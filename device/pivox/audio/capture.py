@@ -29,7 +29,7 @@ from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.preroll import HELD_MAX_FRAMES, Cut, keyword_cut
 from pivox.audio.vad import SpeechDetector
 from pivox.core import events as ev
-from pivox.core.formats import FRAME_MS, MIC_RATE
+from pivox.core.formats import MIC_RATE
 from pivox.core.wakeword import WakeEngine
 
 log = logging.getLogger("pivox.capture")
@@ -294,9 +294,6 @@ class Capture:
 
     def _stream(self, source: AudioSource) -> None:
         speaking = False
-        # pymicro-vad decides nothing for its first ~0.8 s: keep recent audio to prime it
-        # with, so speech right after the wake word is heard on time.
-        recent: deque[bytes] = deque(maxlen=800 // FRAME_MS)  # frames
         prev: float | None = None
         while not self._stop.is_set():
             if self._fault is not None:
@@ -349,10 +346,7 @@ class Capture:
                 if not speaking:
                     self._speech.threshold = self.acoustic.speech_threshold()
                     self._speech.min_dbfs = self.acoustic.noise_floor_dbfs + SPEECH_ABOVE_DB
-                    self._speech.reset()
-                    for old in recent:
-                        self._speech.process(old)
-                    self._speech.settle()
+                    self._speech.prime()  # ready at once, and deaf to the wake word
                 edge = self._speech.process(up)
                 if edge == "start":
                     self._events(ev.SpeechStarted())
@@ -361,7 +355,6 @@ class Capture:
                 speaking = True
             elif speaking:
                 speaking = False
-            recent.append(up)
             self._hand_over(up, now, self.acoustic.level_dbfs)
 
     def _hand_over(self, up: bytes, now: float, level: float) -> None:

@@ -15,6 +15,7 @@ from pymicro_vad import MicroVad
 from pivox.core.formats import frame_bytes
 
 STEP_BYTES = frame_bytes(10)  # 10 ms of microphone audio
+PRIME_STEPS = 80  # 10 ms steps of input pymicro-vad needs before it answers
 
 
 class SpeechDetector:
@@ -53,6 +54,14 @@ class SpeechDetector:
                 self.in_speech = False
                 result = "end"
         return result
+
+    def prime(self) -> None:
+        """Warm the detector up on silence: pymicro-vad decides nothing for its first 0.8 s,
+        and warming it on the audio before a conversation (the wake word) would leave it
+        hearing that voice for a moment after the stream starts."""
+        self.reset()
+        for _ in range(PRIME_STEPS):
+            self._vad.process_10ms(bytes(STEP_BYTES))
 
     def settle(self) -> None:
         """Keep the detector's warmed-up window but forget any speech edge seen so far
