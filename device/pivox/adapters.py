@@ -57,7 +57,7 @@ def setup_options(cfg: Config) -> lc.SetupOptions:
         thinking_budget=None if link.thinking_budget < 0 else link.thinking_budget,
         proactive_audio=onoff[link.proactive_audio],
         affective_dialog=onoff[link.affective_dialog],
-        tools=tools.declarations() if link.tools else (),
+        tools=tools.declarations() if link.tools else (), search=link.search,
     )
 
 

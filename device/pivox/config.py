@@ -24,12 +24,11 @@ from pivox.core import wakeword
 from pivox.core.machine import Timings
 from pivox.core.models import DEFAULT_MODEL, THINKING_LEVELS, profile_for
 from pivox.home.settings import MqttConfig, plain_problem
+from pivox.home.state import StateConfig
 
 DEFAULT_PATH = Path("/etc/pivox/pivox.toml")
-GEMINI_URL = (
-    "wss://generativelanguage.googleapis.com/ws/"
-    "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-)
+GEMINI_URL = ("wss://generativelanguage.googleapis.com/ws/"
+              "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent")
 SAMPLE_FORMATS = ("S16_LE", "S32_LE", "S24_3LE")
 
 
@@ -150,6 +149,7 @@ class LinkConfig:
     affective_dialog: str = _opt("", "empty, \"on\" or \"off\"", _one_of("", "on", "off"))
     transcripts: bool = _opt(False, "true or false (log what was said to the journal)")
     tools: bool = _opt(True, "true or false (let the model set the volume and stop)")
+    search: bool = _opt(True, "true or false (Google Search grounding: current answers)")
     context_compression: bool = _opt(True, "true or false")
     connect_timeout_s: float = _opt(10.0, "a number of seconds from 1 to 60", _range(1, 60))
     keepalive_s: float = _opt(20.0, "seconds from 0.1 to 120 between websocket pings (their "
@@ -246,6 +246,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     source: str = field(default="<defaults>", compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

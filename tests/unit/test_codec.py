@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from pivox.core import events as ev
 from pivox.core.models import PROFILES, profile_for
 from pivox.link import codec as lc
+from pivox.link import tools as device_tools
+from pivox.reference import rules
 
 
 def ready_codec(model: str = "gemini-3.8-live") -> lc.LiveCodec:
@@ -194,21 +196,56 @@ def test_every_allowed_option_combination_validates(model: str) -> None:
     affective = [None, True, False] if prof.affective_dialog else [None]
     tools = [(), (lc.ToolDeclaration("stop", "Stop"),
                   lc.ToolDeclaration("set_volume", "Volume", {"type": "OBJECT", "properties": {
-                      "level": {"type": "INTEGER"}}}, blocking=True))]
-    count = 0
+                      "level": {"type": "INTEGER"}}}, blocking=True)),
+             device_tools.declarations()]  # what the daemon declares: timers and alarms too
+    count = searched = 0
     for think, pro, aff, tl, flags, handle in itertools.product(
-            thinking, proactive, affective, tools, itertools.product([False, True], repeat=3),
+            thinking, proactive, affective, tools, itertools.product([False, True], repeat=4),
             [None, "h-1"]):
-        transcripts, compression, language = flags
+        transcripts, compression, language, search = flags
         opts = lc.SetupOptions(model=model, proactive_audio=pro, affective_dialog=aff,
                                tools=tl, input_transcription=transcripts,
                                output_transcription=transcripts,
-                               context_compression=compression,
+                               context_compression=compression, search=search,
                                language="en-US" if language else "", **think)
-        frame = json.dumps(lc.build_setup(opts, prof, handle))
+        setup = lc.build_setup(opts, prof, handle)
+        frame = json.dumps(setup)
         validate_client_frame(frame)
+        rules.check_setup(lc.parse_frame(frame)["setup"])  # and the reference server
+        has = {"googleSearch": {}} in setup["setup"].get("tools", [])
+        assert has is search, "Search grounding goes in exactly when asked for"
+        searched += has
         count += 1
-    assert count >= 32
+    assert count >= 64 and searched == count // 2
+
+
+def test_search_grounding_is_on_by_default_and_can_be_left_out() -> None:
+    from pivox import adapters, config
+
+    on = lc.build_setup(adapters.setup_options(config.parse("")), profile_for(
+        "gemini-3.8-live")[0], None)["setup"]
+    assert on["tools"][1] == {"googleSearch": {}}
+    names = {d["name"] for d in on["tools"][0]["functionDeclarations"]}
+    assert {"set_timer", "cancel_timer", "list_timers", "set_alarm"} <= names
+    assert all(d["behavior"] == "NON_BLOCKING" for d in on["tools"][0]["functionDeclarations"]
+               if d["name"] != "get_local_time")
+    off = lc.build_setup(adapters.setup_options(config.parse("[link]\nsearch = false\n")),
+                         profile_for("gemini-3.8-live")[0], None)["setup"]
+    assert {"googleSearch": {}} not in off["tools"]
+    plain = lc.build_setup(adapters.setup_options(config.parse(
+        "[link]\nmodel = \"gemini-3.1-flash-live-preview\"\n")),
+        profile_for("gemini-3.1-flash-live-preview")[0], None)["setup"]
+    assert plain["tools"][1] == {"googleSearch": {}}
+    assert not any("behavior" in d for d in plain["tools"][0]["functionDeclarations"])
+
+
+@pytest.mark.parametrize("tool", [{"codeExecution": {}}, {"googleMaps": {}},
+                                  {"urlContext": {}}, {"googleSearch": "yes"}])
+def test_the_reference_server_refuses_tools_the_live_models_lack(tool: dict) -> None:
+    setup = {"model": "models/gemini-3.8-live", "tools": [tool]}
+    with pytest.raises(rules.ProtocolError) as err:
+        rules.check_setup(setup)
+    assert err.value.code == 1007
 
 
 @pytest.mark.parametrize(("frame", "event"), [

@@ -21,6 +21,7 @@ class ModelProfile:
     tool_scheduling: bool  # toolResponse may carry scheduling
     interaction_status: bool  # server may report interactionStatus IN_PROGRESS / IDLE
     note: str
+    search: bool = True  # setup.tools may carry googleSearch (Search grounding)
 
 
 GEMINI_38 = ModelProfile(

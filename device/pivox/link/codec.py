@@ -120,6 +120,7 @@ class SetupOptions:
     proactive_audio: bool | None = None
     affective_dialog: bool | None = None
     tools: tuple[ToolDeclaration, ...] = field(default_factory=tuple)
+    search: bool = False  # Google Search grounding, where the profile allows it
 
 
 def build_setup(opts: SetupOptions, profile: ModelProfile,
@@ -163,6 +164,8 @@ def build_setup(opts: SetupOptions, profile: ModelProfile,
                 d["behavior"] = "BLOCKING" if tool.blocking else "NON_BLOCKING"
             decls.append(d)
         setup["tools"] = [{"functionDeclarations": decls}]
+    if opts.search and profile.search:
+        setup.setdefault("tools", []).append({"googleSearch": {}})
     if opts.context_compression:
         setup["contextWindowCompression"] = {"slidingWindow": {}}
     if opts.input_transcription:

@@ -6,6 +6,8 @@ does not talk about a volume change; models with synchronous tools get plain dec
 `get_local_time` is the exception: the model needs its answer to speak, so it is BLOCKING,
 and it reads the clock when called, since a session (and its resumptions) can last hours.
 The home's location and units go in the system instruction; they do not change.
+Timers and alarms run on the device (`Clockwork`, daemon/alerts.py), so they ring with no
+network; they are non-blocking and answered WHEN_IDLE, so the model confirms when free.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pivox.link.codec import FunctionCall, ToolDeclaration
 
@@ -33,12 +35,37 @@ DECLARATIONS = (
 LOCAL_TIME = ToolDeclaration(
     "get_local_time", "The current local date, time and time zone where the speaker is. "
     "Call it whenever the answer depends on the date or the time of day.", blocking=True)
-SCHEDULING = {"set_volume": "SILENT", "stop": "SILENT", "get_local_time": "WHEN_IDLE"}
+_LABEL = {"type": "STRING", "description": "what it is for, e.g. \"pasta\"; may be empty"}
+_WHICH = {"type": "OBJECT", "properties": {"label": {
+    "type": "STRING", "description": "the label it was set with; empty or \"all\" for all"}}}
+TIMERS = (
+    ToolDeclaration(
+        "set_timer", "Start a countdown timer on the speaker. It rings on the speaker when it "
+        "is done, even without a network. A label in use is changed to the new length.",
+        {"type": "OBJECT", "properties": {
+            "seconds": {"type": "INTEGER", "description": "the length, 1 to 86400 seconds"},
+            "label": _LABEL}, "required": ["seconds"]}),
+    ToolDeclaration("cancel_timer", "Cancel a timer before it rings.", _WHICH),
+    ToolDeclaration("list_timers", "The timers that are running and the time left on each."),
+    ToolDeclaration(
+        "set_alarm", "Set an alarm on the speaker at a local time of day.",
+        {"type": "OBJECT", "properties": {
+            "time": {"type": "STRING", "description": "HH:MM, 24-hour clock, local time"},
+            "label": _LABEL,
+            "repeat": {"type": "STRING", "description": "once (default), daily, weekdays, "
+                       "weekends, or days such as \"mon,wed,fri\""}},
+         "required": ["time"]}),
+    ToolDeclaration("cancel_alarm", "Cancel an alarm.", _WHICH),
+    ToolDeclaration("list_alarms", "The alarms that are set and when each rings next."),
+)
+# The conversation goes on while these run; the model confirms when it is next idle.
+SCHEDULING = {"set_volume": "SILENT", "stop": "SILENT", "get_local_time": "WHEN_IDLE",
+              **{d.name: "WHEN_IDLE" for d in TIMERS}}
 
 
 def declarations() -> tuple[ToolDeclaration, ...]:
-    """What the model may call: the device tools and the local time."""
-    return (*DECLARATIONS, LOCAL_TIME)
+    """What the model may call: the device tools, the local time, timers and alarms."""
+    return (*DECLARATIONS, LOCAL_TIME, *TIMERS)
 
 
 def with_home(instruction: str, home: HomeConfig) -> str:
@@ -67,6 +94,19 @@ def local_time(name: str, now: float) -> dict[str, str]:
             "timezone": name or (t.tzname() or "local"), "iso": t.isoformat(timespec="seconds")}
 
 
+class Clockwork(Protocol):
+    """The timers and alarms (daemon/alerts.py). Each returns the model's answer, or
+    raises ScheduleError (a ValueError) with words for the model."""
+
+    def set_timer(self, seconds: float, label: str) -> dict[str, Any]: ...
+
+    def set_alarm(self, time: str, label: str, repeat: str) -> dict[str, Any]: ...
+
+    def cancel(self, kind: str, label: str) -> dict[str, Any]: ...
+
+    def listing(self, kind: str) -> dict[str, Any]: ...
+
+
 @dataclass
 class Device:
     """What the tools may touch, supplied by the daemon."""
@@ -75,6 +115,7 @@ class Device:
     stop: Callable[[], None]
     timezone: str = ""  # [home] timezone; "" is the system's
     clock: Callable[[], float] = time.time  # read at call time, never at connect
+    clockwork: Clockwork | None = None  # timers and alarms
 
 
 def run(call: FunctionCall, device: Device) -> tuple[dict[str, Any], str]:
@@ -93,4 +134,23 @@ def run(call: FunctionCall, device: Device) -> tuple[dict[str, Any], str]:
         return {"result": "stopped"}, scheduling
     if call.name == "get_local_time":
         return {"result": local_time(device.timezone, device.clock())}, scheduling
+    if call.name in SCHEDULING and device.clockwork is not None:
+        try:
+            return _clockwork(call, device.clockwork), scheduling
+        except ValueError as exc:  # ScheduleError: bad seconds, time or repeat
+            return {"error": str(exc)}, scheduling
     return {"error": f"unknown function {call.name}"}, scheduling
+
+
+def _clockwork(call: FunctionCall, clock: Clockwork) -> dict[str, Any]:
+    args = call.args if isinstance(call.args, dict) else {}
+    label = str(args.get("label") or "")
+    if call.name == "set_timer":
+        return clock.set_timer(args.get("seconds"), label)  # type: ignore[arg-type]
+    if call.name == "set_alarm":
+        return clock.set_alarm(str(args.get("time", "")), label,
+                               str(args.get("repeat") or "once"))
+    kind = "timer" if call.name.endswith("timer") or call.name.endswith("timers") else "alarm"
+    if call.name.startswith("cancel_"):
+        return clock.cancel(kind, label)
+    return clock.listing(kind)

@@ -35,6 +35,8 @@ SENSITIVITY = {
 }
 BEHAVIORS = ("UNSPECIFIED", "BLOCKING", "NON_BLOCKING")
 SCHEDULING = ("SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT")
+# Google Maps, code execution and URL context are not supported by the Live models.
+TOOL_KINDS = ("functionDeclarations", "googleSearch")
 
 
 class ProtocolError(Exception):
@@ -159,7 +161,12 @@ def _check_tools(tools: Any, profile: ModelProfile, name: str) -> None:
     if not isinstance(tools, list):
         raise ProtocolError(INVALID, "setup.tools: expected a list")
     for i, tool in enumerate(tools):
-        decls = _obj(tool, f"setup.tools[{i}]").get("functionDeclarations") or []
+        tool = _obj(tool, f"setup.tools[{i}]")
+        for kind in tool:
+            if kind not in TOOL_KINDS or (kind == "googleSearch" and not profile.search):
+                raise _unsupported(f"setup.tools[{i}].{kind}", name)
+        _obj(tool.get("googleSearch"), f"setup.tools[{i}].googleSearch")
+        decls = tool.get("functionDeclarations") or []
         for j, decl in enumerate(decls):
             where = f"setup.tools[{i}].functionDeclarations[{j}]"
             decl = _obj(decl, where)
