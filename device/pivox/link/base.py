@@ -101,6 +101,10 @@ class RealtimeLink(Protocol):
     def send_tool_response(self, call: FunctionCall, result: dict[str, Any],
                            scheduling: str) -> None: ...
 
+    def send_text(self, text: str) -> bool:
+        """A user turn as text (clientContent), answered aloud; False if no session is open."""
+        ...
+
     def expect_reply(self) -> None:
         """The user finished speaking: an answer is due, so silence now means trouble."""
         ...

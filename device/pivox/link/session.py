@@ -356,6 +356,14 @@ class LiveSession:
             conn.codec.send_tool_response(call, result, scheduling)
             self._spawn(self._flush(conn))
 
+    def send_text(self, text: str) -> bool:
+        """A user turn as text (clientContent); False when no session is open to take it."""
+        if (conn := self._conn) is None or not self.ready:
+            return False
+        conn.codec.send_text(text)
+        self._spawn(self._flush(conn))
+        return True
+
     def send_audio_end(self) -> None:
         conn = self._conn
         if conn is not None and self.ready:
