@@ -27,7 +27,7 @@ from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
 TOOL_GRACE_S = 0.05
-LEAD_IN_FRAMES = 25  # 0.5 s of 20 ms frames before the detector said speech started
+LEAD_IN_FRAMES = 40  # 0.8 s of 20 ms frames before the detector said speech started
 REMEMBER_CALLS = 64  # ids kept to recognise a late cancellation
 
 
