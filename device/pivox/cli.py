@@ -1,4 +1,5 @@
-"""pivox run | demo | serve-reference | status | diag | config check | wake eval | fleet"""
+"""pivox run | demo | serve-reference | status | diag | config check | wake eval | fleet |
+timers | alarms | announce | play"""
 
 from __future__ import annotations
 
@@ -115,6 +116,31 @@ def cmd_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clockwork(args: argparse.Namespace) -> int:
+    """pivox timers | alarms | announce | play: one request; a refusal is one line, exit 1."""
+    cmd = args.command
+    if cmd in ("timers", "alarms"):
+        extra: dict[str, Any] = {"action": args.action, "label": " ".join(args.label)}
+    elif cmd == "announce":
+        extra = {"text": " ".join(args.text), "now": args.now}
+    else:
+        extra = {"path": str(Path(args.file).resolve()), "now": args.now}
+    reply = _ask(args, cmd, **extra)
+    if reply is None:
+        return 1
+    if cmd in ("timers", "alarms"):
+        items = reply.get(cmd, [])
+        if args.json:
+            print(json.dumps({cmd: items, "ringing": reply.get("ringing", [])}, indent=2))
+        for item in [] if args.json else items:
+            when = (f"{item['remaining_s']} s left (at {item['due']})" if cmd == "timers"
+                    else f"{item['time']} {item['repeat']}, next {item['next']}")
+            print(f"{item['label']}: {when}")
+        if not args.json and not items:
+            print(f"no {cmd}" + (" (ringing stopped)" if args.action == "stop" else ""))
+    return 0
+
+
 def cmd_diag(args: argparse.Namespace) -> int:
     from pivox.diag import main as diag_main
 
@@ -222,7 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "volume":
             c.add_argument("level", type=float, help="0.0 to 1.0")
         c.set_defaults(func=cmd_control)
-    for c in [status, *(sub.choices[n] for n in ("mute", "unmute", "talk", "volume"))]:
+    for name, text in (("timers", "timers: list, cancel LABEL (or all), stop the ringing"),
+                       ("alarms", "alarms: list, cancel LABEL (or all)")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("action", nargs="?", default="list",
+                       choices=("list", "cancel", "stop") if name == "timers"
+                       else ("list", "cancel"))
+        c.add_argument("label", nargs="*", help="the label to cancel")
+        c.add_argument("--json", action="store_true")
+        c.set_defaults(func=cmd_clockwork)
+    c = sub.add_parser("announce", help="say TEXT to the room (the model's voice when the "
+                       "link is up, a local voice otherwise); no TEXT: the address and state")
+    c.add_argument("text", nargs="*")
+    c.add_argument("--now", action="store_true", help="end a conversation instead of waiting")
+    c.set_defaults(func=cmd_clockwork)
+    c = sub.add_parser("play", help="play a WAV file (a doorbell) after the announce chime")
+    c.add_argument("file")
+    c.add_argument("--now", action="store_true", help="end a conversation instead of waiting")
+    c.set_defaults(func=cmd_clockwork)
+    for c in [status, *(sub.choices[n] for n in ("mute", "unmute", "talk", "volume", "timers",
+                                                 "alarms", "announce", "play"))]:
         c.add_argument("--config", default=str(config_mod.DEFAULT_PATH))
         c.add_argument("--socket", default="", help="control socket (default: from config)")
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pivox.audio import earcons
 from pivox.audio.capture import Capture
@@ -24,6 +25,9 @@ from pivox.core import events as ev
 from pivox.link import tools
 from pivox.link.base import FunctionCall, RealtimeLink, ToolCall, ToolCallCancelled
 from pivox.wake.base import WakeEngine
+
+if TYPE_CHECKING:
+    from pivox.daemon.alerts import Alerts
 
 log = logging.getLogger("pivox")
 TOOL_GRACE_S = 0.05
@@ -49,6 +53,7 @@ class ActionRunner:
         self.in_conversation: Callable[[], bool] = lambda: False
         self.local_turns = False  # [conversation] turn_detection = "local"
         self.timezone = ""  # [home] timezone, for get_local_time ("" = the system's)
+        self.alerts: Alerts | None = None  # timers, alarms, announcements (daemon/alerts.py)
         self._turn_open = False  # the machine's UserActivity
         self._start_sent = False  # activityStart went out for it
         self._lead_in: deque[tuple[bytes, float | None]] = deque(maxlen=LEAD_IN_FRAMES)
@@ -87,6 +92,14 @@ class ActionRunner:
                 self._capture.replying = on
             case ev.ExpectReply():
                 self._link.expect_reply()
+            case ev.StartRinging(label) if self.alerts is not None:
+                self.alerts.start_ringing(label)
+            case ev.StopRinging() if self.alerts is not None:
+                self.alerts.stop_ringing()
+            case ev.SendText(text) if self.alerts is not None:
+                self.alerts.send_text(text)
+            case ev.SayLocally(text) if self.alerts is not None:
+                self.alerts.say_locally(text)
             case ev.ReportProblem(kind, detail):
                 log.warning("%s problem: %s", kind, detail, extra={"PIVOX_ERROR_KIND": kind})
 
@@ -141,11 +154,15 @@ class ActionRunner:
             player.volume = level
 
         def stop() -> None:
+            self._post(ev.RingEnd())  # "stop" silences a ringing timer too
             if self.in_conversation():
                 self._post(ev.TalkPressed())
 
         result, scheduling = tools.run(call, tools.Device(set_volume=set_volume, stop=stop,
-                                                          timezone=self.timezone))
+                                                          timezone=self.timezone,
+                                                          clockwork=self.alerts))
+        if self.alerts is not None:
+            self.alerts.settings_changed()  # the volume, maybe
         self.tools_run += 1
         log.info("tool %s(%s): %s", call.name, call.args, result)
         self._link.send_tool_response(call, result, scheduling)

@@ -21,10 +21,12 @@ from pivox.config import Config
 from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
+from pivox.core.leds import shown
 from pivox.daemon import faults as fh
 from pivox.daemon import status as st
 from pivox.daemon import wiring
 from pivox.daemon.actions import ActionRunner
+from pivox.daemon.alerts import Alerts
 from pivox.daemon.commands import Commands
 from pivox.daemon.supervisor import PartDied, Supervisor, stale
 from pivox.home import open_bridge
@@ -67,6 +69,7 @@ class Daemon:
         self.leds: LedDriver | None = None
         self.commands: Commands | None = None
         self.mqtt: Any = None  # home.mqtt.MqttBridge, once [mqtt] host is set
+        self.alerts: Alerts | None = None  # timers, alarms, announcements, the state file
         self.conversations = 0
         self.netwatch: NetWatch | None = None
 
@@ -165,7 +168,7 @@ class Daemon:
     async def _leds(self) -> None:
         assert self.leds is not None and self._parts is not None
         player = self._parts.player
-        await self.leds.run(lambda: (self.m.state, player.stats.level))
+        await self.leds.run(lambda: (shown(self.m.state, self.m.ringing), player.stats.level))
 
     def _supervise(self, parts: wiring.Parts, control: ControlServer) -> None:
         sup = self.supervisor
@@ -182,6 +185,8 @@ class Daemon:
             "frame taken", now - frames.oldest_age(now), now, BACKLOG_S))
         sup.task("deadlines", wrap("deadlines", self._deadlines), check=self._overdue)
         sup.task("leds", wrap("leds", self._leds), restart=True)
+        assert self.alerts is not None  # a timer must ring: its loss restarts the service
+        sup.task("alerts", wrap("alerts", self.alerts.run))
         sup.task("control", wrap("control", lambda: self._control(control)), restart=True)
         # The kernel's news of a returning network ends any backoff wait at once.
         self.netwatch = NetWatch(lambda _why: parts.link.network_changed())
@@ -226,10 +231,14 @@ class Daemon:
         self._runner.in_conversation = lambda: self.m.state in mc.CONVERSATION
         self._runner.local_turns = self.cfg.conversation.turn_detection == "local"
         self._runner.timezone = self.cfg.home.timezone
+        self.alerts = Alerts(self.cfg, parts.player, parts.link, self._wake, self.post,
+                             lambda: self.m)  # reads the state file: volume before playback
+        self._runner.alerts = self.alerts
+        self.observers.append(self.alerts.observe)
         self.leds = wiring.open_leds(self.cfg)
         self.observers += [self.leds.observe, parts.player.observe]  # state changes
         self.commands = Commands(self.post, lambda: self.m, parts.player, self.status,
-                                 self._spoken_status, self.faults)
+                                 self._spoken_status, self.faults, self.alerts)
         control = ControlServer(self.cfg.control.socket, self.command)
         buttons = wiring.open_buttons(self.cfg, loop, self.commands.button)
         self._supervise(parts, control)
@@ -288,7 +297,8 @@ class Daemon:
                                  dict(getattr(engine, "last_probability", {}))),
             health=self.supervisor.snapshot(), audio_dropped_frames=p.frames.dropped,
             full_duplex=self.full_duplex(),
-            mqtt=self.mqtt.snapshot() if self.mqtt is not None else None))
+            mqtt=self.mqtt.snapshot() if self.mqtt is not None else None,
+            alerts=self.alerts.snapshot() if self.alerts is not None else None))
 
 
 def run_daemon(cfg: Config) -> int:

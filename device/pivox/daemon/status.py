@@ -14,6 +14,7 @@ from pivox.audio.capture import CaptureSnapshot
 from pivox.audio.playback import PlaybackSnapshot
 from pivox.config import Config
 from pivox.core.machine import Machine
+from pivox.daemon.alerts import AlertsSnapshot
 from pivox.daemon.supervisor import HealthSnapshot
 from pivox.home.outbox import MqttSnapshot
 from pivox.hw.gpio import LedSnapshot
@@ -43,6 +44,7 @@ class Snapshots:
     audio_dropped_frames: int
     full_duplex: bool
     mqtt: MqttSnapshot | None = None  # None: [mqtt] not configured
+    alerts: AlertsSnapshot | None = None  # timers and alarms (daemon/alerts.py)
 
 
 def status_line(m: Machine) -> str:
@@ -100,4 +102,7 @@ def build(cfg: Config, s: Snapshots) -> dict[str, Any]:
             "detections": cap.wake_count,
         },
         "mqtt": asdict(s.mqtt) if s.mqtt is not None else None,
+        "timers": list(s.alerts.timers) if s.alerts else [],
+        "alarms": list(s.alerts.alarms) if s.alerts else [],
+        "ringing": list(s.alerts.ringing) if s.alerts else [],
     }

@@ -1,0 +1,226 @@
+"""Timers and alarms end to end: set by voice through the reference server, rung at the
+recorded speaker after the link dropped, kept across a restart of `pivox run`, and the
+speaker starting on a corrupt state file.
+
+The speaker is a WAV sink; the ring is found in it by matching the ring earcon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from live import make_config, read_speaker, wait_for
+
+from pivox.audio import earcons
+from pivox.control import request
+from pivox.reference.server import ReferenceServer
+
+ZONE = "Europe/London"
+
+
+def ring_bursts(wav: Path, rate: int = 48000) -> list[float]:
+    """Where in the recording each ring burst starts (seconds), by normalised correlation
+    with the earcon at the speaker's rate."""
+    import soxr
+
+    x = read_speaker(wav)
+    ring = np.frombuffer(earcons.sound("ring"), "<i2").astype(np.float32)
+    tpl = soxr.resample(ring, earcons.RATE, rate)
+    if len(x) < len(tpl):
+        return []
+    corr = np.correlate(x, tpl, mode="valid")
+    energy = np.sqrt(np.convolve(x**2, np.ones(len(tpl)), mode="valid")) * np.linalg.norm(tpl)
+    score = corr / np.maximum(energy, 1e-9)
+    hits, i = [], 0
+    while i < len(score):
+        if score[i] > 0.9:
+            j = i + int(np.argmax(score[i : i + len(tpl)]))
+            hits.append(j / rate)
+            i = j + len(tpl)
+        else:
+            i += 1
+    return hits
+
+
+def extra(tmp: Path) -> str:
+    return f'[state]\nfile = "{tmp / "state.json"}"\n[home]\ntimezone = "{ZONE}"\n'
+
+
+def test_a_timer_set_by_voice_rings_after_the_link_drops(tmp_path: Path, run_daemon) -> None:
+    figures: dict[str, float] = {}
+
+    async def main():
+        server = ReferenceServer(tool_call=("set_timer", {"seconds": 3, "label": "pasta"}))
+        await server.start()
+
+        async def during(run) -> None:
+            d = run.daemon
+            assert await wait_for(lambda: d.alerts is not None and d.alerts.schedule.timers, 20)
+            figures["set"] = time.monotonic()
+            await server.stop()  # the link drops mid-reply; the timer is the device's
+            figures["link_dropped"] = time.monotonic()
+            await wait_for(lambda: not d.session.snapshot().connected, 5)
+            assert await wait_for(lambda: d.m.ringing, 10)
+            figures["rang"] = time.monotonic()
+            figures["link_up_at_ring"] = float(d.session.snapshot().connected)
+            await wait_for(lambda: d.player.stats.prompts_played.count("ring") >= 2, 6)
+            d.command({"cmd": "timers", "action": "stop"})
+            figures["stopped"] = time.monotonic()
+
+        try:
+            cfg = make_config(tmp_path, server.url, extra=extra(tmp_path))
+            run = await run_daemon(cfg, lambda r: not r.daemon.m.ringing, timeout=5,
+                                   during=during)
+        finally:
+            await server.stop()
+        return server, run
+
+    server, run = asyncio.run(main())
+    calls = [m for m in server.received if "toolResponse" in m]
+    (resp,) = calls[0]["toolResponse"]["functionResponses"]
+    assert resp["name"] == "set_timer" and "pasta" in resp["response"]["result"]
+    assert figures["link_up_at_ring"] == 0.0
+    # The daemon's own times: when the link went down, when the timer rang.
+    down = next(t for name, t in run.events if name == "LinkDown")
+    ring = next(t for name, t in run.events if name == "Ring")
+    assert figures["set"] < down < ring, (figures, down, ring)
+    assert 2.8 < ring - figures["set"] < 3.3, (figures, ring)
+    bursts = ring_bursts(tmp_path / "speaker.wav")
+    assert len(bursts) >= 2, bursts
+    assert run.final_status["timers"] == [] and run.final_status["ringing"] == []
+    print(json.dumps({"set_to_ring_s": round(ring - figures["set"], 2),
+                      "link_down_to_ring_s": round(ring - down, 2),
+                      "ring_bursts_recorded": len(bursts),
+                      "bursts_at_s": [round(b, 2) for b in bursts]}))
+
+
+def test_the_wake_word_stops_the_ringing_and_starts_nothing(tmp_path: Path, run_daemon
+                                                            ) -> None:
+    async def main():
+        async def during(run) -> None:
+            d = run.daemon
+            await wait_for(lambda: d.m.state.value == "idle" or d.m.state.value == "offline",
+                           10)
+            d.alerts.set_timer(1, "tea")
+            assert await wait_for(lambda: "ring" in d.player.stats.prompts_played, 5)
+            d.command({"cmd": "talk"})  # the talk button, as a wake word would
+
+        cfg = make_config(tmp_path, "ws://127.0.0.1:9", extra=extra(tmp_path))
+        return await run_daemon(cfg, lambda r: not r.daemon.m.ringing, timeout=5,
+                                during=during)
+
+    run = asyncio.run(main())
+    assert not run.daemon.m.ringing
+    assert "listening" not in run.states  # the press only stopped the ring
+    assert "ring" in run.daemon.player.stats.prompts_played
+
+
+# ------------------------------------------------------------------ across restarts
+
+
+class ServerThread:
+    """The reference server on its own loop, for daemons in other processes."""
+
+    def __init__(self, tool_call: tuple[str, dict]) -> None:
+        import threading
+
+        self.server = ReferenceServer(tool_call=tool_call)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def start(tmp: Path, url: str, speaker: str) -> subprocess.Popen[str]:
+    cfg = make_config(tmp, url, extra=extra(tmp))
+    config = Path(cfg.source)
+    config.write_text(config.read_text().replace(str(tmp / "speaker.wav"), str(tmp / speaker)))
+    return subprocess.Popen([sys.executable, "-m", "pivox.cli", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def ask(tmp: Path, cmd: str, **kw: object) -> dict:
+    return request(str(tmp / "control.sock"), cmd, **kw)
+
+
+def until(pred, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if pred():
+                return True
+        except OSError:  # the daemon is not listening yet
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def power_cut(proc: subprocess.Popen[str]) -> str:
+    proc.kill()  # SIGKILL: no clean shutdown, as when the plug is pulled
+    out, _ = proc.communicate(timeout=20)
+    return out
+
+
+def set_by_voice(tmp: Path, tool_call: tuple[str, dict], kind: str, n: int) -> float:
+    """One `pivox run` hears the recorded question; the server answers with `tool_call`;
+    the power is cut once the daemon has it. Returns when it was set (epoch)."""
+    server = ServerThread(tool_call)
+    proc = start(tmp, server.server.url, f"speaker{n}.wav")
+    try:
+        assert until(lambda: len(ask(tmp, "status")[kind]) >= 1, 30), power_cut(proc)
+        set_at = time.time()
+        time.sleep(0.3)  # the state file is written off the loop
+    finally:
+        power_cut(proc)
+        server.close()
+    return set_at
+
+
+def test_a_pending_timer_and_an_alarm_ring_after_power_cuts(tmp_path: Path) -> None:
+    """An alarm for the next minute and an 8 s timer, each set by voice in its own `pivox
+    run` killed with SIGKILL straight after; a third `pivox run`, offline, rings both."""
+    zone = ZoneInfo(ZONE)
+    alarm_at = (datetime.now(zone) + timedelta(seconds=80)).replace(second=0, microsecond=0)
+    set_by_voice(tmp_path, ("set_alarm", {"time": alarm_at.strftime("%H:%M"),
+                                          "label": "wake up"}), "alarms", 1)
+    set_at = set_by_voice(tmp_path, ("set_timer", {"seconds": 8, "label": "pasta"}),
+                          "timers", 2)
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert [t["label"] for t in saved["timers"]] == ["pasta"]
+    assert [a["label"] for a in saved["alarms"]] == ["wake up"]
+    proc = start(tmp_path, "ws://127.0.0.1:9", "speaker3.wav")  # no server: offline
+    rang: dict[str, float] = {}
+    try:
+        def ringing() -> bool:
+            for label in ask(tmp_path, "timers")["ringing"]:
+                rang.setdefault(label, time.time())
+                ask(tmp_path, "timers", action="stop")
+            return len(rang) == 2
+
+        assert until(ringing, alarm_at.timestamp() - time.time() + 10), rang
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert 7.0 < rang["pasta"] - set_at < 10.0, (rang, set_at)
+    assert 0 <= rang["wake up"] - alarm_at.timestamp() < 2.0, (rang, alarm_at)
+    assert "timer 'pasta' rings" in out and "alarm 'wake up' rings" in out, out
+    assert len(ring_bursts(tmp_path / "speaker3.wav")) >= 2
+    print(json.dumps({"timer_set_to_ring_s": round(rang["pasta"] - set_at, 2),
+                      "alarm": alarm_at.isoformat(), "alarm_late_s":
+                      round(rang["wake up"] - alarm_at.timestamp(), 2)}))
