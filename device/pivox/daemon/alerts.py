@@ -36,6 +36,7 @@ from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox.alerts")
 RING_PERIOD_S = 1.5  # one 0.6 s burst of the ring earcon, then a pause
+BUSY_MS = 100.0  # more than this queued for the speaker: the next burst waits
 LINK_WAIT_S = 3.0  # an announcement from idle waits this long for a session to open
 TALKING = (State.THINKING, State.SPEAKING)  # the model has the speaker: the ring pauses
 
@@ -225,8 +226,12 @@ class Alerts:
         end = loop.time() + self._ring_s
         ring = earcons.sound("ring")
         while loop.time() < end:
-            if self._machine().state not in TALKING:  # the model is saying which one
-                self._player.play(ring, "prompt:ring")
+            # Not over the model saying which one, and never piled up behind another
+            # sound (a prompt playing): the next burst goes once the speaker is free.
+            if self._machine().state in TALKING or self._player.buffered_ms() > BUSY_MS:
+                await asyncio.sleep(0.1)
+                continue
+            self._player.play(ring, "prompt:ring")
             await asyncio.sleep(RING_PERIOD_S)
         log.info("ringing ended by itself after %.0f s", self._ring_s)
         self._post(ev.RingEnd())
