@@ -124,7 +124,7 @@ def cmd_clockwork(args: argparse.Namespace) -> int:
     elif cmd == "announce":
         extra = {"text": " ".join(args.text), "now": args.now}
     else:
-        extra = {"path": str(Path(args.file).resolve()), "now": args.now}
+        extra = {"file": str(Path(args.file).resolve()), "now": args.now}
     reply = _ask(args, cmd, **extra)
     if reply is None:
         return 1

@@ -269,3 +269,95 @@ async def _start_and_save(folder: Path, run_daemon) -> object:
     cfg = make_config(folder, "ws://127.0.0.1:9", extra=extra(folder))
     return await run_daemon(cfg, lambda r: (folder / "state.json").is_file(), timeout=5,
                             during=during)
+
+
+# ------------------------------------------------------------------ announcements
+
+
+def silent_mic(tmp: Path) -> Path:
+    import wave
+
+    mic = tmp / "silence.wav"
+    with wave.open(str(mic), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(16000 * 2 * 3))
+    return mic
+
+
+def test_an_announcement_is_said_by_the_model_with_the_link_up(tmp_path: Path, run_daemon
+                                                               ) -> None:
+    async def main():
+        server = ReferenceServer()
+        await server.start()
+
+        async def during(run) -> None:
+            d = run.daemon
+            assert await wait_for(lambda: d.m.link_up, 10)
+            d.command({"cmd": "announce", "text": "Dinner is ready"})
+
+        try:
+            cfg = make_config(tmp_path, server.url, mic=silent_mic(tmp_path),
+                              extra=extra(tmp_path))
+            run = await run_daemon(cfg, lambda r: "speaking" in r.states
+                                   and r.states[-1] == "idle", timeout=15, during=during)
+        finally:
+            await server.stop()
+        return server, run
+
+    server, run = asyncio.run(main())
+    turns = [m["clientContent"] for m in server.received if "clientContent" in m]
+    assert len(turns) == 1 and turns[0]["turnComplete"] is True
+    text = turns[0]["turns"][0]["parts"][0]["text"]
+    assert '"Dinner is ready"' in text and "exactly" in text
+    assert run.states[-3:] == ["thinking", "speaking", "idle"]
+    assert run.daemon.player.stats.reply_samples > 0  # the model's voice was played
+    assert "speech" not in run.daemon.player.stats.prompts_played
+
+
+def test_offline_an_announcement_is_said_locally_after_the_chime(tmp_path: Path, run_daemon
+                                                                 ) -> None:
+    async def main():
+        async def during(run) -> None:
+            await wait_for(lambda: run.states[-1:] == ["offline"], 10)
+            run.daemon.command({"cmd": "announce", "text": "Dinner is ready"})
+
+        cfg = make_config(tmp_path, "ws://127.0.0.1:9", mic=silent_mic(tmp_path),
+                          extra=extra(tmp_path))
+        return await run_daemon(cfg, lambda r: "speech" in r.daemon.player.stats.prompts_played,
+                                timeout=15, during=during)
+
+    played = asyncio.run(main()).daemon.player.stats.prompts_played
+    assert played[-2:] == ["announce", "speech"], played
+
+
+def test_cli_errors_are_one_line_and_exit_1(tmp_path: Path, run_daemon, capsys) -> None:
+    from pivox import cli
+
+    codes: dict[str, int] = {}
+
+    async def main():
+        async def during(run) -> None:
+            await wait_for(lambda: run.states[-1:] == ["offline"], 10)
+            sock = str(tmp_path / "control.sock")
+            for name, argv in {"cancel": ["timers", "cancel", "nothing"],
+                               "play": ["play", str(tmp_path / "missing.wav")],
+                               "list": ["alarms", "list", "--json"],
+                               "play_ok": ["play", str(tmp_path / "silence.wav"), "--now"]
+                               }.items():
+                codes[name] = await asyncio.to_thread(cli.main, [*argv, "--socket", sock])
+
+        cfg = make_config(tmp_path, "ws://127.0.0.1:9", mic=silent_mic(tmp_path),
+                          extra=extra(tmp_path))
+        return await run_daemon(cfg, lambda r: "sound" in r.daemon.player.stats.prompts_played,
+                                timeout=15, during=during)
+
+    run = asyncio.run(main())
+    out = capsys.readouterr()
+    assert codes == {"cancel": 1, "play": 1, "list": 0, "play_ok": 0}, codes
+    assert run.daemon.player.stats.prompts_played[-2:] == ["announce", "sound"]
+    errors = out.err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("pivox: ") for e in errors), errors
+    assert "no timer named 'nothing'" in errors[0]
+    assert json.loads(out.out) == {"alarms": [], "ringing": []}

@@ -91,14 +91,14 @@ class Commands:
 
     def _clockwork(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
         """`pivox timers [list|cancel LABEL|stop]`, `pivox alarms [list|cancel LABEL]`,
-        `pivox play FILE.wav`. A label that matches nothing is a ValueError."""
+        `pivox play FILE.wav` ({"file": PATH}). A label that matches nothing is a ValueError."""
         assert self._alerts is not None
         if cmd == "play":
             from pivox.audio.base import DeviceError
             from pivox.audio.wavfile import read_wav
 
             try:  # a doorbell is short: read on the loop
-                pcm = read_wav(str(req["path"]), earcons.RATE)
+                pcm = read_wav(str(req["file"]), earcons.RATE)
             except DeviceError as exc:
                 raise ValueError(str(exc)) from None
             self._alerts.announce(wav=pcm, now=bool(req.get("now")))
