@@ -3,14 +3,15 @@
 The real `pivox run` process on real libasound (the HIL tests' PulseAudio rig, through
 ALSA's pulse plugin) holds two conversations per quota: the wake word and the demo
 question with its reply heard whole, then the question again spoken over the second
-reply (a barge-in, full duplex, echo canceller on). Once the daemon is ready it is moved
+reply (a barge-in; duplex "auto", echo canceller on). Once the daemon is ready it is moved
 into a cgroup v1 cpu group with that quota per 100 ms period; its every thread follows.
 
-Clean means: the first reply is heard at the speaker for at least HEARD_SHARE of what the
-same conversation gives unconfined in the same run and no period of it ran dry
-(underruns), the speaker falls silent within BARGE_LIMIT_MS of the server's
-`interrupted`, and no microphone frame was dropped or overrun. The smallest clean quota
-is searched on QUOTAS (clean is taken to be monotonic in the quota).
+Clean means: the first reply is heard at the speaker for at least HEARD_SHARE of its
+recording's loud time (reply_loud_s) with no more underruns than the unconfined run in the
+same run (the reference server's pacing may let the jitter buffer run dry once), the speaker
+falls silent within BARGE_LIMIT_MS of the server's `interrupted`, and no microphone frame
+was dropped or overrun. The smallest clean quota is searched on QUOTAS by bisection
+(clean is taken to be monotonic in the quota).
 
 The rig's own floor is measured beside it with the same method: a bare loop in its own
 process that only reads the microphone PCM (16 kHz, 20 ms periods) and writes the
@@ -103,10 +104,6 @@ def _hil() -> tuple[Any, Any, Any]:
     return rig, processes.DaemonProcess, processes.ServerThread
 
 
-def _status(d: Any) -> dict[str, Any]:
-    return d.status()
-
-
 def _wait(d: Any, pred: Any, timeout: float, every: float = 0.25) -> dict[str, Any]:
     """Polls the control socket slowly: each answer costs the confined daemon CPU."""
     end = time.monotonic() + timeout
@@ -117,7 +114,7 @@ def _wait(d: Any, pred: Any, timeout: float, every: float = 0.25) -> dict[str, A
         if st and pred(st):
             return st
         time.sleep(every)
-    raise TimeoutError(f"daemon: no {pred.__doc__ or 'state'} within {timeout:.0f} s")
+    raise TimeoutError(f"daemon: no such state within {timeout:.0f} s")
 
 
 def _loud_between(rec: Any, t0: float, t1: float) -> float:
@@ -160,24 +157,24 @@ def _silence_after(rec: Any, t0: float, window_s: float = 0.4, timeout: float = 
 
 def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
                  pct: float | None) -> dict[str, Any]:
-    """One daemon, a fresh server (so the replies are the same each run), two
-    conversations; `pct` None runs unconfined."""
+    """One daemon, a fresh server (the same replies each run); `pct` None: unconfined."""
     from pivox.audio.wavfile import read_wav
 
     pcm = read_wav(DATA / "demo_mic.wav")
     manifest = json.loads((DATA / "demo_mic.json").read_text())
-    question = pcm[int(manifest["speech_start_s"] * 16000) * 2 :]
+    # The user talks over the reply from nearer the microphone than the speaker is.
+    q = np.frombuffer(pcm[int(manifest["speech_start_s"] * 16000) * 2 :], "<i2") * 2.0
+    question = np.clip(q, -32768, 32767).astype("<i2").tobytes()
     (tmp / "pulse").mkdir()
     rig = rig_mod.PulseRig(tmp / "pulse")
     rig.start()
     server = server_cls()
     rec = rig.record()
-    d = daemon_cls(tmp, rig, server.url, '[conversation]\nduplex = "full"\n')
+    d = daemon_cls(tmp, rig, server.url, '[conversation]\nduplex = "auto"\n')
     quota: Quota | None = None
     out: dict[str, Any] = {"quota_pct": pct}
     try:
         def idle(s: dict[str, Any]) -> bool:
-            """idle"""
             return s.get("state") == "idle"
 
 
@@ -187,18 +184,19 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
             time.sleep(1.0)
         c0, w0 = cpu_s(d.proc.pid), time.monotonic()
         # 1: the wake word and the question; the reply heard whole.
-        t_say = time.monotonic()
         rig.feeder.say(pcm)
         _wait(d, lambda s: s.get("state") == "speaking", 20)
+        t_reply = time.monotonic() - 0.3  # the wake chime ended a second before this
         _wait(d, idle, 30)
         time.sleep(0.3)
-        out["reply_heard_s"] = round(_loud_between(rec, t_say, time.monotonic()), 3)
-        st = _status(d)
-        out["underruns"] = st["audio"]["underruns"]
+        out["reply_heard_s"] = round(_loud_between(rec, t_reply, time.monotonic()), 3)
+        st = d.status()
+        out["reply_underruns"] = st["audio"]["underruns"]
+        out["echo_converged"] = st["audio"]["echo_converged"]
         # 2: again, and the question spoken over the reply.
-        t_say = time.monotonic()
         rig.feeder.say(pcm)
-        onset = _sound_started(rec, t_say + 1.0, 25)
+        _wait(d, lambda s: s.get("state") == "speaking", 20, every=0.1)
+        onset = _sound_started(rec, time.monotonic() - 0.4, 10)  # the reply, not the chime
         while time.monotonic() < onset + 0.5:
             time.sleep(0.02)
         rig.feeder.say(question)
@@ -209,7 +207,8 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
         out["barge_in_ms"] = None if t_int is None else round(
             (_silence_after(rec, t_int) - t_int) * 1000, 1)
         time.sleep(1.0)
-        st = _status(d)
+        st = d.status()
+        out["talked_over"] = st["audio"]["talked_over"]
         out["cpu_pct"] = round(100 * (cpu_s(d.proc.pid) - c0) / (time.monotonic() - w0), 2)
         out["dropped_frames"] = st["audio"]["dropped_frames"]
         out["overruns"] = st["audio"]["overruns"]
@@ -225,8 +224,23 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
     return out
 
 
-def clean(r: dict[str, Any], heard_ref: float) -> bool:
-    return (r.get("reply_heard_s", 0) >= HEARD_SHARE * heard_ref and r.get("underruns") == 0
+def reply_loud_s() -> float:
+    """How long the first reply (a fresh reference server's) is above LOUD at the
+    speaker: its recording, resampled to 48 kHz at the default volume."""
+    import soxr
+
+    from pivox.audio.wavfile import read_wav
+
+    voices = Path(str(resources.files("pivox") / "reference" / "voices"))
+    first = json.loads((voices / "replies.json").read_text())["replies"][0]["file"]
+    x = np.frombuffer(read_wav(voices / first, 24000), dtype="<i2").astype(np.float32)
+    return float((np.abs(soxr.resample(x, 24000, 48000) * 0.8) > LOUD).sum()) / 48000
+
+
+def clean(r: dict[str, Any], heard_ref: float, underruns_ref: int = 0) -> bool:
+    """`underruns_ref`: the unconfined run's count (see the module's docstring)."""
+    return (r.get("reply_heard_s", 0) >= HEARD_SHARE * heard_ref
+            and r.get("underruns", 1) <= underruns_ref
             and r.get("barge_in_ms") is not None and r["barge_in_ms"] < BARGE_LIMIT_MS
             and r.get("dropped_frames") == 0 and r.get("overruns") == 0)
 
@@ -335,11 +349,13 @@ def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
             return p
 
         ref = conversation(rig_mod, daemon_cls, server_cls, fresh(), None)
-        heard_ref = ref["reply_heard_s"]
+        heard_ref = reply_loud_s()
+        ref["clean"] = clean(ref, heard_ref, ref["underruns"])
+        under_ref = ref["underruns"]
 
         def daemon_clean(pct: float) -> bool:
             r = conversation(rig_mod, daemon_cls, server_cls, fresh(), pct)
-            r["clean"] = clean(r, heard_ref)
+            r["clean"] = clean(r, heard_ref, under_ref)
             tried.append(r)
             print(f"budget: {json.dumps(r)}", file=sys.stderr)
             return bool(r["clean"])
@@ -358,12 +374,14 @@ def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
         "rig_floor_pct": floor_best,
         "rig_floor_cpu_pct": floor_free["cpu_pct"],
         "budget_unconfined": ref,
+        "budget_reply_loud_s": round(heard_ref, 3),
         "budget_tried": sorted(tried, key=lambda r: r["quota_pct"]),
         "budget_floor_tried": sorted(floors, key=lambda r: r["quota_pct"]),
         "budget_load": f"{load_before} -> {load()}",
         "how": "pivox run on the PulseAudio rig (pulse plugin, real libasound), echo "
-               "canceller on, full duplex; per quota: wake word + demo question (reply "
-               f"heard >= {HEARD_SHARE:.0%} of the unconfined run's, 0 underruns), then "
+               "canceller on, duplex auto; per quota: wake word + demo question (reply "
+               f"heard >= {HEARD_SHARE:.0%} of its recording's loud time, no more underruns "
+               "than unconfined), then "
                f"the question over the next reply (silent within {BARGE_LIMIT_MS:.0f} ms "
                "of `interrupted`), 0 dropped or overrun mic frames; quota = cgroup v1 "
                f"cpu.cfs_quota_us per {PERIOD_US} us period, set once the daemon is ready; "
