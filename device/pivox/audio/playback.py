@@ -393,7 +393,7 @@ class Player:
             sink.write(chunk)
             self.stats.periods_written += 1
             now_xruns = getattr(sink, "underruns", 0)
-            if now_xruns != xruns and quiet_s == 0.0:  # the device ran dry in sound
+            if now_xruns != xruns and chunk is not silence:  # the device ran dry in sound
                 self.stats.underruns += now_xruns - xruns
             xruns = now_xruns
             if self._echo_ref is not None:
