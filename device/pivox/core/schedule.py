@@ -247,11 +247,12 @@ def spoken_length(seconds: float) -> str:
 
 def listing(s: Schedule, now: float, zone: tzinfo) -> dict[str, list[dict[str, object]]]:
     """Timers and alarms as plain data, for status, the CLI and the model."""
-    timers = [{"label": t.label, "seconds": t.seconds, "remaining_s": max(0, round(t.due - now)),
-               "due": datetime.fromtimestamp(t.due, zone).isoformat(timespec="seconds")}
-              for t in sorted(s.timers, key=lambda t: t.due)]
-    alarms = [{"label": a.label, "time": a.time, "repeat": a.repeat,
-               "next": datetime.fromtimestamp(alarm_due(a, zone), zone).isoformat(
-                   timespec="seconds")}
-              for a in sorted(s.alarms, key=lambda a: alarm_due(a, zone))]
+    timers: list[dict[str, object]] = [
+        {"label": t.label, "seconds": t.seconds, "remaining_s": max(0, round(t.due - now)),
+         "due": datetime.fromtimestamp(t.due, zone).isoformat(timespec="seconds")}
+        for t in sorted(s.timers, key=lambda t: t.due)]
+    alarms: list[dict[str, object]] = [
+        {"label": a.label, "time": a.time, "repeat": a.repeat,
+         "next": datetime.fromtimestamp(alarm_due(a, zone), zone).isoformat(timespec="seconds")}
+        for a in sorted(s.alarms, key=lambda a: alarm_due(a, zone))]
     return {"timers": timers, "alarms": alarms}
