@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pivox.core import events as ev
+from pivox.core import handlers as h
 from pivox.core.machine import Machine, State, Timings, step
 
 T = Timings()
@@ -77,7 +78,8 @@ def test_a_ring_without_a_free_session_only_rings(state: State, link_up: bool) -
 def test_announce_goes_to_the_model_from_idle_with_a_session() -> None:
     m, actions = step(at(State.IDLE, link_up=True), ev.Announce("Dinner is ready"), 0.0, T)
     assert m.state is State.THINKING
-    assert actions == [ev.SendText("Dinner is ready"), ev.ExpectReply()]
+    assert actions == [ev.SendText(h.say_exactly("Dinner is ready")), ev.ExpectReply()]
+    assert '"Dinner is ready"' in h.say_exactly("Dinner is ready")
 
 
 @pytest.mark.parametrize("state,link_up", [(State.IDLE, False), (State.OFFLINE, False),

@@ -309,8 +309,14 @@ def ring_end(m: Machine, e: Event, now: float, t: Timings) -> Result:
 def announce(m: Machine, e: ev.Announce, now: float, t: Timings) -> Result:
     """From idle with a session open the model says it; anywhere else a local voice."""
     if m.state is State.IDLE and m.link_up:
-        return _text_turn(m, now, t, [ev.SendText(e.text)])
+        return _text_turn(m, now, t, [ev.SendText(say_exactly(e.text))])
     return _stay(m, ev.SayLocally(e.text))
+
+
+def say_exactly(text: str) -> str:
+    """The text turn that has the model read an announcement out, word for word."""
+    return ("Announce this to the room, saying exactly these words and nothing else: "
+            f"\"{text}\"")
 
 
 def _text_turn(m: Machine, now: float, t: Timings, actions: list[Action]) -> Result:
