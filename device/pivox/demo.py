@@ -126,7 +126,7 @@ async def _conversation(out: Path, say: Callable[[str], None]) -> dict[str, Any]
     await task
     await server.stop()
     assert daemon.player is not None and daemon.session is not None
-    stats, src = daemon.player.stats, sources[0]
+    stats, src, link = daemon.player.stats, sources[0], daemon.session.snapshot()
     wake_ms = first_ms = None
     if timeline.wake_at is not None:
         wake_ms = (timeline.wake_at - src.wall_time(manifest["keyword_end_s"])) * 1000
@@ -138,9 +138,9 @@ async def _conversation(out: Path, say: Callable[[str], None]) -> dict[str, Any]
         "wake_latency_ms": None if wake_ms is None else round(wake_ms, 1),
         "first_reply_audio_ms": None if first_ms is None else round(first_ms, 1),
         "reply_audio_s": round(stats.reply_samples / daemon.player.rate, 2),
-        "bytes_up": daemon.session.stats.bytes_up,
-        "bytes_down": daemon.session.stats.bytes_down,
-        "audio_dropped_ms": daemon.session.stats.audio_dropped_ms,
+        "bytes_up": link.bytes_up,
+        "bytes_down": link.bytes_down,
+        "audio_dropped_ms": link.audio_dropped_ms,
         "speaker_wav": str(out / "speaker-online.wav"),
     }
 

@@ -1,11 +1,9 @@
 """The Gemini Live link adapter: moves frames between the codec and a websocket, and carries
 out what the link policy (`core/linkpolicy.py`) decides. It is the only part that sleeps.
 
-One task owns the connection. Microphone frames wait in a send buffer bounded in
-milliseconds of audio (oldest dropped and counted), so the capture thread and the loop
-never wait on the network; a frame leaves the buffer only once it was written, so a send
-that fails on a closing connection keeps it for the next one. Everything the server says
-becomes an event for the daemon. The API key is read at connect time and only ever placed
+One task owns the connection. Microphone frames wait in `link/uplink.py`'s send buffer
+(bounded, a frame leaves it only once written). Everything the server says becomes an
+event for the daemon. The API key is read at connect time and only ever placed
 in a request header.
 """
 
@@ -16,7 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -30,6 +27,7 @@ from pivox.core.models import profile_for
 from pivox.link import codec as lc
 from pivox.link import dial
 from pivox.link.base import FunctionCall, LinkSnapshot
+from pivox.link.uplink import Uplink
 from pivox.secrets import RedactingLogger, scrub
 
 log = logging.getLogger("pivox.link")
@@ -88,14 +86,9 @@ class LiveSession:
         self._on_event = on_event
         self._frame_ms = frame_ms
         self.policy = policy if policy is not None else policy_for(cfg)
-        self._audio: deque[tuple[bytes | str, float | None]] = deque()
-        self._audio_gen = 0  # bumped whenever the buffer is cleared
-        # Microphone-to-wire latency of recent frames (capture of the last sample to the
-        # socket write), in ms: for status and the latency benchmark.
-        self.mic_to_wire_ms: deque[float] = deque(maxlen=3000)
-        self._max_frames = max(1, cfg.send_buffer_ms // frame_ms)
+        self._uplink = Uplink(cfg.send_buffer_ms // frame_ms, frame_ms)
+        self.mic_to_wire_ms = self._uplink.mic_to_wire_ms  # for the latency benchmark
         self._wake = asyncio.Event()
-        self._has_audio = asyncio.Event()
         self._conn: _Connection | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.handle: str | None = None
@@ -119,20 +112,14 @@ class LiveSession:
         self._wake.set()
 
     def send_audio(self, pcm: bytes, captured_at: float | None = None) -> None:
-        if len(self._audio) >= self._max_frames:
-            self._audio.popleft()
-            self.stats.audio_dropped_ms += self._frame_ms
-        self._audio.append((pcm, captured_at))
-        self._has_audio.set()
+        self._uplink.audio(pcm, captured_at)
 
     def send_activity(self, start: bool) -> None:
         """activityStart / activityEnd (local turn detection), in order with the audio."""
-        self._audio.append(("start" if start else "end", None))
-        self._has_audio.set()
+        self._uplink.activity(start)
 
     def _clear_audio(self) -> None:
-        self._audio.clear()
-        self._audio_gen += 1
+        self._uplink.clear()
 
     @property
     def ready(self) -> bool:
@@ -143,7 +130,8 @@ class LiveSession:
         self.policy.reply_expected(time.monotonic())
 
     def snapshot(self) -> LinkSnapshot:
-        return LinkSnapshot(backend=self.name, **dataclasses.asdict(self.stats),
+        stats = dataclasses.replace(self.stats, audio_dropped_ms=self._uplink.dropped_ms)
+        return LinkSnapshot(backend=self.name, **dataclasses.asdict(stats),
                             retry_in_s=self.policy.retry_in(time.monotonic()))
 
     # -- the task
@@ -282,7 +270,7 @@ class LiveSession:
             match action:
                 case lp.StartSending():
                     if conn is not None and conn.ws is not None and conn.sender is None:
-                        conn.sender = asyncio.create_task(self._send_audio(conn, conn.ws),
+                        conn.sender = asyncio.create_task(self._sender(conn),
                                                           name="pivox-link-sender")
                 case lp.ReportUp():
                     self.stats.connected = True
@@ -321,33 +309,14 @@ class LiveSession:
     async def _close(self, conn: _Connection, ws: ClientConnection, why: str) -> None:
         """A clean close: the frame being written goes out first, the rest stay buffered."""
         conn.stop_sending = True
-        self._has_audio.set()  # wake the sender so it sees the stop
+        self._uplink.wake()  # the sender sees the stop
         if conn.sender is not None:
             await asyncio.wait({conn.sender}, timeout=HANDOVER_DRAIN_S)
         await ws.close(1000, why)
 
-    async def _send_audio(self, conn: _Connection, ws: ClientConnection) -> None:
-        while not conn.stop_sending:
-            if not self._audio:
-                self._has_audio.clear()
-                await self._has_audio.wait()
-                continue
-            gen = self._audio_gen
-            item = self._audio.popleft()
-            if isinstance(item[0], str):
-                conn.codec.send_activity(item[0] == "start")
-            else:
-                conn.codec.send_audio(item[0])
-            try:
-                await self._flush(conn)
-            except (websockets.ConnectionClosed, asyncio.CancelledError) as exc:
-                if gen == self._audio_gen:  # not written: it goes on the next connection
-                    self._audio.appendleft(item)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return
-            if item[1] is not None:
-                self.mic_to_wire_ms.append((time.monotonic() - item[1]) * 1000)
+    async def _sender(self, conn: _Connection) -> None:
+        await self._uplink.drain(conn.codec, lambda: self._flush(conn),
+                                 lambda: conn.stop_sending)
 
     def send_tool_response(self, call: FunctionCall, result: dict[str, Any],
                            scheduling: str) -> None:
