@@ -18,7 +18,7 @@ from test_systemd import WATCHDOG_S, NotifySocket, start_daemon, stop_daemon
 
 from pivox.control import request
 
-VITAL = ("capture", "playback", "link", "pump", "deadlines")
+VITAL = ("capture", "playback", "link", "pump", "deadlines", "alerts")
 RESTARTABLE = ("leds", "control", "netwatch")
 
 

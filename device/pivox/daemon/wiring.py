@@ -31,8 +31,8 @@ from pivox.wake import engine_for, make_engine
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
-PARTS = ("capture", "playback", "link", "pump", "deadlines", "leds", "control", "netwatch",
-         "mqtt")
+PARTS = ("capture", "playback", "link", "pump", "deadlines", "alerts", "leds", "control",
+         "netwatch", "mqtt")
 
 
 @dataclass
