@@ -83,7 +83,8 @@ def run() -> dict[str, Any]:
     ref = far.astype(np.int16)
     timeline = EchoReference()
     wake, vad = make_engine(), SpeechDetector()
-    cap = Capture(lambda: None, wake, None, echo=SpeexEcho(), echo_ref=timeline)  # type: ignore[arg-type]
+    cap = Capture(lambda: None, wake, None, lambda _e: None,  # type: ignore[arg-type]
+                  echo=SpeexEcho(), echo_ref=timeline)
     t = time.process_time()
     for k, i in enumerate(range(0, len(mic) - 640 + 1, 640)):
         at = 1000.0 + k * 0.02

@@ -42,13 +42,15 @@ ROWS: list[Row] = [
     ("bare wake engine, same PCM", "measured", _v("bare_engine_cpu_percent", " %"),
      "a process reading the same mic PCM into pymicro-wakeword, same 2 min"),
     ("idle / bare ratio", "derived", _v("idle_cpu_ratio", "x"), "the two above; target 1.5x"),
-    ("mic-to-wire p50 / p99", "measured", _join(_v("mic_to_wire_p50_ms"),
-                                                 _v("mic_to_wire_p99_ms", " ms")),
-     "capture of a frame's last sample to its socket write (20 ms frames)"),
+    ("mic-to-wire p50 / p99 / live p99", "measured",
+     _join(_v("mic_to_wire_p50_ms"), _v("mic_to_wire_p99_ms"),
+           _v("mic_to_wire_live_p99_ms", " ms")),
+     "capture of a frame's last sample to its socket write (20 ms frames); live: after the "
+     "lead-in from before the wake word, which leaves in one burst"),
     ("mic-to-wire, first sample, p99", "derived",
      _join(_v("mic_to_wire_first_sample_p99_ms", " ms"),
            _v("quickstart_first_sample_p99_ms", " ms"), sep=" vs "),
-     "the last-sample p99 plus one frame (20 ms), against a client built like Google's "
+     "the live last-sample p99 plus one frame (20 ms), against a client built like Google's "
      "quickstart (its measured p99 plus its 64 ms chunk)"),
     ("wire-to-speaker", "measured", _v("wire_to_speaker_ms", " ms"),
      "first reply frame received to first sample written (60 ms jitter buffer)"),
