@@ -33,7 +33,7 @@ from pivox.core.formats import MODEL_RATE as REPLY_RATE
 log = logging.getLogger("pivox.playback")
 FADE_S = 0.003  # ramps at the edges of a gap
 REST_AFTER_S = 1.0  # silence written after the last sound before the device is paused
-REST_BEAT_S = 0.2  # heartbeat while paused: well inside the supervisor's 0.5 s
+REST_BEAT_S = 0.25  # heartbeat while paused: half the supervisor's shortest quiet limit
 AWAKE_STATES = ("listening", "thinking", "speaking")  # a conversation: never rest in one
 
 
