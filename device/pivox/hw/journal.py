@@ -137,7 +137,7 @@ class _Handoff(logging.handlers.QueueHandler):
         self.dropped = 0
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        out = super().prepare(record)
+        out: logging.LogRecord = super().prepare(record)
         for name, value in _context.items():
             out.__dict__.setdefault(name, value)
         return out
@@ -167,8 +167,12 @@ class _Writer:
 
     def flush(self, timeout: float) -> bool:
         done = threading.Event()
-        waiter = threading.Thread(target=lambda: (self.queue.join(), done.set()), daemon=True)
-        waiter.start()
+
+        def wait() -> None:
+            self.queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
         return done.wait(timeout)
 
     def stop(self, timeout: float = 2.0) -> None:
