@@ -157,6 +157,11 @@ class LinkConfig:
     liveness_s: float = _opt(8.0, "seconds from 2 to 60 without a frame, while a reply is "
                              "expected, before the link counts as dead", _range(2, 60))
     send_buffer_ms: int = _opt(3000, "an integer from 200 to 30000 (ms)", _range(200, 30000))
+    probe_s: float = _opt(3.0, "seconds from 0 (never) to 60 between cheap TCP probes of the "
+                          "endpoint while the link is down", _range(0, 60))
+    reconnect_spread_s: float = _opt(2.0, "seconds from 0 to 60 over which the first "
+                                     "reconnect after a server's return is spread",
+                                     _range(0, 60))
     allow_insecure: bool = _opt(False, "true or false (allow ws:// to a non-loopback host)")
 
 
