@@ -129,7 +129,7 @@ def redact(text: str, secrets: list[str]) -> str:
     return scrub(text)
 
 
-class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RedactingLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger for websockets that masks credentials in headers and URLs."""
 
     def log(self, level: int, msg: object, *args: object, **kw: Any) -> None:

@@ -150,12 +150,14 @@ def _room(s: Schedule) -> None:
         raise ScheduleError(f"at most {MAX_ITEMS} timers and alarms at once")
 
 
-def add_timer(s: Schedule, seconds: float, label: str, now: float) -> tuple[Schedule, Timer]:
+def add_timer(s: Schedule, seconds: object, label: str, now: float) -> tuple[Schedule, Timer]:
     """A timer `seconds` from `now`. A label in use is replaced (the user changed it);
     unlabelled timers are numbered ("timer", "timer 2"). Raises ScheduleError."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+        raise ScheduleError(f"seconds must be a number, got {seconds!r}")
     try:
         secs = float(seconds)
-    except (TypeError, ValueError):
+    except ValueError:
         raise ScheduleError(f"seconds must be a number, got {seconds!r}") from None
     if not 1 <= secs <= MAX_TIMER_S:
         raise ScheduleError(f"seconds must be from 1 to {MAX_TIMER_S:.0f}, got {seconds!r}")

@@ -87,7 +87,7 @@ class Alerts:
 
     # ------------------------------------------------------------ the model's tools
 
-    def set_timer(self, seconds: float, label: str) -> dict[str, Any]:
+    def set_timer(self, seconds: object, label: str) -> dict[str, Any]:
         self.schedule, timer = sc.add_timer(self.schedule, seconds, label, self._clock())
         log.info("timer %r set for %s", timer.label, sc.spoken_length(timer.seconds))
         self._touched()

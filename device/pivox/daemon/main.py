@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pivox.adapters import local_ip
 from pivox.audio.base import AudioSink, AudioSource
@@ -102,7 +102,7 @@ class Daemon:
     def post(self, event: object) -> None:
         """Loop thread only. Machine events step the machine; the rest are link details."""
         if isinstance(event, ev.EVENT_TYPES):
-            self._step(event)  # type: ignore[arg-type]  # narrowed by EVENT_TYPES
+            self._step(cast(ev.Event, event))  # EVENT_TYPES is the union's members
             if isinstance(event, ev.AudioReady) and event.device == "microphone":
                 self.notifier.ready(st.status_line(self.m))
         elif isinstance(event, Transcript):

@@ -98,7 +98,9 @@ class Clockwork(Protocol):
     """The timers and alarms (daemon/alerts.py). Each returns the model's answer, or
     raises ScheduleError (a ValueError) with words for the model."""
 
-    def set_timer(self, seconds: float, label: str) -> dict[str, Any]: ...
+    def set_timer(self, seconds: object, label: str) -> dict[str, Any]:
+        """`seconds` as the model sent it: the schedule validates it."""
+        ...
 
     def set_alarm(self, time: str, label: str, repeat: str) -> dict[str, Any]: ...
 
@@ -146,7 +148,7 @@ def _clockwork(call: FunctionCall, clock: Clockwork) -> dict[str, Any]:
     args = call.args if isinstance(call.args, dict) else {}
     label = str(args.get("label") or "")
     if call.name == "set_timer":
-        return clock.set_timer(args.get("seconds"), label)  # type: ignore[arg-type]
+        return clock.set_timer(args.get("seconds"), label)
     if call.name == "set_alarm":
         return clock.set_alarm(str(args.get("time", "")), label,
                                str(args.get("repeat") or "once"))

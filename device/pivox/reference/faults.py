@@ -122,6 +122,7 @@ class Injector(Hooks):
                 if frame.opcode is not Opcode.PONG:
                     send_frame(frame)
 
+            # A server that never answers pings: websockets offers no switch for it.
             protocol.send_frame = without_pongs  # type: ignore[method-assign]
         timed = [(t, kind) for t, kind in ((f.drop_after_s, "drop"),
                                            (f.stall_after_s, "stall"),
