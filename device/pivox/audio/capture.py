@@ -28,6 +28,7 @@ from pivox.audio.levels import AcousticContext
 from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.preroll import HELD_MAX_FRAMES, Cut, keyword_cut
 from pivox.audio.vad import SpeechDetector
+from pivox.audio.worker import DeviceThread
 from pivox.core import events as ev
 from pivox.core.formats import MIC_RATE
 from pivox.core.wakeword import WakeEngine
@@ -72,7 +73,7 @@ class CaptureSnapshot:
     room: dict[str, float | int]
 
 
-class Capture:
+class Capture(DeviceThread):
     def __init__(self, open_source: Callable[[], AudioSource], wake: WakeEngine,
                  out: Handoff[Captured], events: Callable[[ev.Event], None],
                  retry_s: float = 2.0,
@@ -85,15 +86,8 @@ class Capture:
         self._wake = wake
         self._out = out
         self._events = events
-        self._on_died = on_died
-        self._fault = fault  # a debug hook that may raise or block here (tests only)
-        self.heartbeat = time.monotonic()
-        self._failed = False
-        self._retry_s = retry_s
+        super().__init__("pivox-capture", retry_s, on_died, fault)
         self._speech = speech or SpeechDetector()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._guarded, name="pivox-capture",
-                                        daemon=True)
         self.muted = False  # set from the loop; read here (a bool store is atomic)
         # While idle, frames stay here in the pre-roll ring and never wake the loop; a
         # conversation takes the ring and then receives every frame (see start_streaming).
@@ -170,10 +164,6 @@ class Capture:
         stream to the model while the speaker talks."""
         return self.echo_converged or self.doubletalk.quiet_room
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def snapshot(self) -> CaptureSnapshot:
         return CaptureSnapshot(
             device=self.device, frames=self.frames, overruns=self.overruns, muted=self.muted,
@@ -184,21 +174,6 @@ class Capture:
             erle_db=float(self.erle_db), echo_held_frames=self.echo_held,
             talked_over=self.doubletalk.opened, quiet_room=self.doubletalk.quiet_room,
             room=dict(self.acoustic.snapshot()))
-
-    def _guarded(self) -> None:
-        try:
-            self._run()
-        except BaseException as exc:  # the supervisor decides; the thread only reports
-            if self._on_died is None:
-                raise
-            self._on_died(exc)
-
-    def _retry_wait(self) -> None:
-        """Sleep until the next reopen, beating so a missing device is not a wedge."""
-        end = time.monotonic() + self._retry_s
-        while not self._stop.is_set() and time.monotonic() < end:
-            self.heartbeat = time.monotonic()
-            self._stop.wait(min(0.5, self._retry_s))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -27,6 +27,7 @@ from pivox.audio.base import AudioSink, DeviceError
 from pivox.audio.convert import Segment, ToDevice
 from pivox.audio.echo import EchoReference
 from pivox.audio.ownvoice import OwnVoice
+from pivox.audio.worker import DeviceThread
 from pivox.core.formats import MIC_RATE as ECHO_RATE
 from pivox.core.formats import MODEL_RATE as REPLY_RATE
 
@@ -65,7 +66,7 @@ class PlaybackSnapshot:
     resting: bool  # paused: nothing to play
 
 
-class Player:
+class Player(DeviceThread):
     def __init__(self, open_sink: Callable[[], AudioSink], rate: int = 48000,
                  volume: float = 0.8, jitter_ms: int = 60,
                  on_drained: Callable[[], None] | None = None,
@@ -79,9 +80,9 @@ class Player:
         """`rate` is the device's (what `open_sink` gives). The device is opened in the
         thread; missing or vanished, `on_failed` is called once and it is reopened every
         `retry_s` until `on_recovered`."""
+        super().__init__("pivox-playback", retry_s, on_died, fault)
         self._open_sink = open_sink
         self.rate = rate
-        self._retry_s = retry_s
         self._on_recovered = on_recovered or (lambda: None)
         self.volume = volume
         self._jitter_ms = jitter_ms
@@ -95,7 +96,6 @@ class Player:
         self._gen = 0  # bumped by _clear
         self._dry = False  # the reply ran out mid-turn; more of it is an underrun
         self._awake = False  # in a conversation (see observe)
-        self._stop = threading.Event()
         self._poke = threading.Event()  # something to play: wakes a resting device
         self._to_device = ToDevice(rate)  # thread only
         self._conv_gen = 0
@@ -105,11 +105,6 @@ class Player:
         self._ref_lag = 0.0  # seconds of speaker audio inside the reference's resampler
         self.stats = PlaybackStats()
         self.sink: AudioSink | None = None
-        self._on_died = on_died
-        self._fault = fault  # a debug hook that may raise or block here (tests only)
-        self.heartbeat = time.monotonic()
-        self._failed = False
-        self._thread = threading.Thread(target=self._guarded, name="pivox-playback", daemon=True)
 
     def start(self) -> None:
         if self._own_voice is not None:
@@ -155,10 +150,6 @@ class Player:
             self.stats.flushes += 1
         self._poke.set()
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def snapshot(self) -> PlaybackSnapshot:
         sink = self.sink
         return PlaybackSnapshot(
@@ -167,21 +158,6 @@ class Player:
             flushes=self.stats.flushes, buffered_ms=self.buffered_ms(),
             heartbeat=self.heartbeat, failed=self._failed,
             reply_samples=self.stats.reply_samples, resting=self.stats.resting)
-
-    def _guarded(self) -> None:
-        try:
-            self._run()
-        except BaseException as exc:  # the supervisor decides; the thread only reports
-            if self._on_died is None:
-                raise
-            self._on_died(exc)
-
-    def _retry_wait(self) -> None:
-        """Sleep until the next reopen, beating so a missing speaker is not a wedge."""
-        end = time.monotonic() + self._retry_s
-        while not self._stop.is_set() and time.monotonic() < end:
-            self.heartbeat = time.monotonic()
-            self._stop.wait(min(0.5, self._retry_s))
 
     def buffered_ms(self) -> float:
         with self._lock:
