@@ -11,22 +11,18 @@ never an exception (an exception drops the client's connection without a reply).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_thread import DaemonThread
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pivox import config
 from pivox.control import MAX_LINE, ControlServer
-from pivox.daemon import Daemon
 
 FUZZ = settings(max_examples=500, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -34,59 +30,17 @@ COMMANDS = ("status", "mute", "unmute", "talk", "toggle_mute", "volume", "volume
 # Known but not fuzzed: "announce" synthesises speech in a worker thread (slow, and it
 # shares its request handling with the commands above).
 KNOWN = (*COMMANDS, "announce")
-DEMO_MIC = Path(str(resources.files("pivox") / "data" / "demo_mic.wav"))
 
 
-class LiveDaemon:
-    """A real daemon on its own loop thread; `answer` runs on that loop, as the socket does."""
+class LiveDaemon(DaemonThread):
+    """The daemon, and its control socket's request handling in front of it."""
 
     def __init__(self, tmp: Path) -> None:
-        cfg = config.parse(f"""
-[audio.capture]
-device = "wav:{DEMO_MIC}"
-[audio.playback]
-device = "wav:{tmp / 'speaker.wav'}"
-[link]
-url = "ws://127.0.0.1:9/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-[control]
-socket = "{tmp / 'control.sock'}"
-""", str(tmp / "pivox.toml"))
-        self.daemon = Daemon(cfg)
+        super().__init__(tmp)
         self.server = ControlServer(str(tmp / "fuzz.sock"), self.daemon.command)
-        self.loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fuzz-daemon", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            task = asyncio.create_task(self.daemon.run(self._stop))
-            while self.daemon.capture is None or self.daemon.session is None:
-                await asyncio.sleep(0.01)
-            # (The link policy's reconnect jitter draws from its own random.Random, never
-            # the global generator hypothesis watches on the test thread.)
-            self._ready.set()
-            await task
-
-        self.loop.run_until_complete(main())
-
-    def start(self) -> None:
-        self._thread.start()
-        assert self._ready.wait(20), "the daemon did not start"
 
     def answer(self, line: bytes) -> dict[str, Any]:
-        async def on_loop() -> dict[str, Any]:
-            return self.server.answer(line)
-
-        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(10)
-
-    def stop(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+        return self.on_loop(lambda: self.server.answer(line))
 
 
 @pytest.fixture(scope="module")

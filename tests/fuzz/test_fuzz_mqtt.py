@@ -10,20 +10,16 @@ would end the broker session and every speaker's entities would blink unavailabl
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_thread import DaemonThread
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pivox import config
-from pivox.daemon import Daemon
 from pivox.home.discovery import MAX_PAYLOAD
 from pivox.home.mqtt import MqttBridge
 from pivox.home.settings import MqttConfig
@@ -31,61 +27,19 @@ from pivox.home.settings import MqttConfig
 FUZZ = settings(max_examples=400, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NAMES = ("mute", "volume", "stop", "status", "announce")  # talk: a conversation per example
-DEMO_MIC = Path(str(resources.files("pivox") / "data" / "demo_mic.wav"))
 ROOT = "pivox/fuzz/cmd/"
 
 
-class LiveBridge:
-    """A real daemon on its own loop thread and a bridge (never connected) in front of it."""
+class LiveBridge(DaemonThread):
+    """The daemon, and a bridge (never connected) in front of it."""
 
     def __init__(self, tmp: Path) -> None:
-        cfg = config.parse(f"""
-[audio.capture]
-device = "wav:{DEMO_MIC}"
-[audio.playback]
-device = "wav:{tmp / 'speaker.wav'}"
-[audio.echo]
-enabled = false
-[link]
-url = "ws://127.0.0.1:9/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-[control]
-socket = "{tmp / 'control.sock'}"
-""", str(tmp / "pivox.toml"))
-        self.daemon = Daemon(cfg)
+        super().__init__(tmp, extra="[audio.echo]\nenabled = false")
         self.bridge = MqttBridge(MqttConfig(host="127.0.0.1", client_id="fuzz"),
                                  self.daemon.status, self.daemon.command)
-        self.loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fuzz-daemon", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            task = asyncio.create_task(self.daemon.run(self._stop))
-            while self.daemon.commands is None or self.daemon.capture is None:
-                await asyncio.sleep(0.01)
-            self._ready.set()
-            await task
-
-        self.loop.run_until_complete(main())
-
-    def start(self) -> None:
-        self._thread.start()
-        assert self._ready.wait(20), "the daemon did not start"
 
     def answer(self, topic: str, payload: bytes) -> dict[str, Any]:
-        async def on_loop() -> dict[str, Any]:
-            return self.bridge.answer(topic, payload)
-
-        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(10)
-
-    def stop(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+        return self.on_loop(lambda: self.bridge.answer(topic, payload))
 
 
 @pytest.fixture(scope="module")
