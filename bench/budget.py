@@ -119,8 +119,7 @@ def _wait(d: Any, pred: Any, timeout: float, every: float = 0.25) -> dict[str, A
 
 def _loud_between(rec: Any, t0: float, t1: float) -> float:
     x, t = rec.samples()
-    sel = (t >= t0) & (t < t1)
-    return float((np.abs(x[sel]) > LOUD).sum()) / rec.rate
+    return float((np.abs(x[(t >= t0) & (t < t1)]) > LOUD).sum()) / rec.rate
 
 
 def _sound_started(rec: Any, after: float, timeout: float) -> float:
@@ -206,6 +205,8 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
         t_int = server.interrupted_at()
         out["barge_in_ms"] = None if t_int is None else round(
             (_silence_after(rec, t_int) - t_int) * 1000, 1)
+        out["playing_at_barge_in"] = t_int is not None and _loud_between(
+            rec, t_int - 0.15, t_int) > 0  # else the figure says nothing
         time.sleep(1.0)
         st = d.status()
         out["talked_over"] = st["audio"]["talked_over"]
@@ -241,7 +242,7 @@ def clean(r: dict[str, Any], heard_ref: float, underruns_ref: int = 0) -> bool:
     """`underruns_ref`: the unconfined run's count (see the module's docstring)."""
     return (r.get("reply_heard_s", 0) >= HEARD_SHARE * heard_ref
             and r.get("underruns", 1) <= underruns_ref
-            and r.get("barge_in_ms") is not None and r["barge_in_ms"] < BARGE_LIMIT_MS
+            and r.get("playing_at_barge_in") and r["barge_in_ms"] < BARGE_LIMIT_MS
             and r.get("dropped_frames") == 0 and r.get("overruns") == 0)
 
 
@@ -340,13 +341,8 @@ def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
     tried: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pivox-budget-") as tmp:
-        n = [0]
-
         def fresh() -> Path:
-            n[0] += 1
-            p = Path(tmp) / str(n[0])
-            p.mkdir()
-            return p
+            return Path(tempfile.mkdtemp(dir=tmp))
 
         ref = conversation(rig_mod, daemon_cls, server_cls, fresh(), None)
         heard_ref = reply_loud_s()
