@@ -41,7 +41,7 @@ HIL = ROOT / "tests" / "hil"
 CGROUP = Path("/sys/fs/cgroup/cpu")
 PERIOD_US = 100_000
 QUOTAS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 16.0, 25.0)  # % of one core
-FLOOR_QUOTAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0)
+FLOOR_QUOTAS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0)  # the kernel takes no less than 1 ms
 FLOOR_S = 8.0
 HEARD_SHARE = 0.95
 BARGE_LIMIT_MS = 60.0
@@ -76,9 +76,13 @@ class Quota:
     def __init__(self, pct: float, pid: int) -> None:
         self.path = CGROUP / f"pivox-bench-{os.getpid()}-{time.monotonic_ns()}"
         self.path.mkdir()
-        (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-        (self.path / "cpu.cfs_quota_us").write_text(str(int(PERIOD_US * pct / 100)))
-        (self.path / "cgroup.procs").write_text(str(pid))
+        try:
+            (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(int(PERIOD_US * pct / 100)))
+            (self.path / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            self.path.rmdir()
+            raise
 
     def throttled(self) -> int:
         for line in (self.path / "cpu.stat").read_text().splitlines():
