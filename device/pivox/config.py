@@ -62,7 +62,7 @@ class CaptureConfig:
     channels: int = _opt(1, "an integer from 1 to 8", _range(1, 8))
     format: str = _opt("S16_LE", f"one of {', '.join(SAMPLE_FORMATS)}", _one_of(*SAMPLE_FORMATS))
     channel: int = _opt(-1, "a channel index, or -1 to mix all channels", _range(-1, 7))
-    period_ms: int = _opt(20, "10, 20 or 30 (ms)", _one_of(10, 20, 30))
+    period_ms: int = _opt(60, "10, 20, 30, 40 or 60 (ms)", _one_of(10, 20, 30, 40, 60))
     realtime: bool = _opt(True, "true or false (wav: sources only: pace at real time)")
 
 
@@ -72,7 +72,7 @@ class PlaybackConfig:
     rate: int = _opt(48000, "one of 16000, 22050, 24000, 44100, 48000",
                      _one_of(16000, 22050, 24000, 44100, 48000))
     channels: int = _opt(1, "1 or 2", _range(1, 2))
-    period_ms: int = _opt(20, "10, 20 or 30 (ms)", _one_of(10, 20, 30))
+    period_ms: int = _opt(20, "10, 20, 30 or 40 (ms)", _one_of(10, 20, 30, 40))
     volume: float = _opt(0.8, "a number from 0.0 to 1.0", _range(0.0, 1.0))
     jitter_ms: int = _opt(60, "an integer from 0 to 500 (ms)", _range(0, 500))
 

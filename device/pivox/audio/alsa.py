@@ -82,6 +82,8 @@ class AlsaSource:
         self._resampler = soxr.ResampleStream(rate, RATE, 1, dtype="float32") \
             if rate != RATE else None
         self._pending = b""
+        # The internal format already (a Pi's usual mono 16 kHz mic): bytes pass through.
+        self._as_is = fmt == "S16_LE" and channels == 1 and rate == RATE
         self.overruns = 0
         alsa_fmt, _ = FORMATS[fmt]
         with alsa_errors() as said:  # libasound's own words join the error, not stderr
@@ -102,6 +104,9 @@ class AlsaSource:
                 self.overruns += 1  # pyalsaaudio has already re-prepared the stream
                 continue
             if n == 0:
+                continue
+            if self._as_is:
+                self._pending += raw
                 continue
             mono = to_mono(raw, self._fmt, self._channels, self._channel)
             if self._resampler is not None:

@@ -136,6 +136,7 @@ class Capture(DeviceThread):
         end is still being found, returns nothing and the thread hands the pre-roll over."""
         with self._lock:
             self._streaming = True
+            self._out.discard()  # the last stream's tail, too short to have woken the loop
             if self._cut is not None:
                 return []
             frames = [pcm for pcm, _, _ in self._preroll]

@@ -162,12 +162,25 @@ class EchoReference:
         start -= self.shift
         out = np.zeros(n, dtype=np.int16)
         with self._lock:
-            for at, samples in self._chunks:
+            chunks = self._chunks
+            # Chunks are in time order, give or take a flush's step back: walk back from
+            # the newest only as far as this frame can reach, then lay them down in order
+            # (a later chunk overrides an earlier one where they overlap).
+            i = len(chunks)
+            hits: list[tuple[int, np.ndarray]] = []
+            while i > 0:
+                i -= 1
+                at, samples = chunks[i]
                 off = round((at - start) * MIC_RATE)  # where this chunk lands in `out`
-                if off >= n or off + len(samples) <= 0:
+                if off + len(samples) <= 0:
+                    if off + MIC_RATE // 2 < 0:
+                        break  # half a second before: past any flush's step back
                     continue
-                a, b = max(0, off), min(n, off + len(samples))
-                out[a:b] = samples[a - off : b - off]
+                if off < n:
+                    hits.append((off, samples))
+        for off, samples in reversed(hits):
+            a, b = max(0, off), min(n, off + len(samples))
+            out[a:b] = samples[a - off : b - off]
         return out.tobytes()
 
     def active(self, now: float, tail_s: float = 0.3) -> bool:

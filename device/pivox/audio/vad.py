@@ -4,7 +4,10 @@ Wraps pymicro-vad's detector (10 ms steps) with the hysteresis a conversation ne
 speech starts after `start_ms` of voice, and ends after `end_ms` of quiet. A step quieter
 than `min_dbfs` (the capture thread sets it just above the room's noise floor) is quiet
 whatever the model says: pymicro-vad's window keeps its probability up for a while after
-the voice stops, and the room's own level says sooner that it has.
+the voice stops, and the room's own level says sooner that it has. Such a step is not
+given to the model at all: its 10 ms steps are the costliest part of the capture thread,
+and a quiet room, or the silence sent in place of a reply's echo, is most of a
+conversation.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class SpeechDetector:
         self.in_speech = False
         self.last_probability = 0.0
         self.min_dbfs = -200.0  # no level gate until the room is known
+        self.unasked = 0  # steps quiet enough to be quiet without the model's word
 
     def process(self, pcm: bytes) -> str | None:
         """Feed audio; returns "start" or "end" when speech begins or ends in it."""
@@ -37,11 +41,15 @@ class SpeechDetector:
         result: str | None = None
         while len(self._buf) >= STEP_BYTES:
             step, self._buf = self._buf[:STEP_BYTES], self._buf[STEP_BYTES:]
-            prob = self._vad.process_10ms(step)
-            if prob < 0:  # the detector is still filling its window
-                continue
+            if _dbfs(step) < self.min_dbfs:
+                prob = 0.0  # quiet whatever the model says: it is not asked (it is costly)
+                self.unasked += 1
+            else:
+                prob = self._vad.process_10ms(step)
+                if prob < 0:  # the detector is still filling its window
+                    continue
             self.last_probability = prob
-            if prob >= self.threshold and _dbfs(step) >= self.min_dbfs:
+            if prob >= self.threshold:
                 self._voiced += 1
                 self._quiet = 0
             else:

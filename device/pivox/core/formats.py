@@ -16,6 +16,9 @@ MODEL_RATE = 24000  # Hz: the model's reply audio
 SAMPLE_BYTES = 2  # s16le
 CHANNELS = 1
 FRAME_MS = 20  # the capture thread's frame, and the echo canceller's
+# What one uplink message carries at most (Google's own quickstart sends 64 ms): fewer,
+# larger messages cost a small board's one core far less, for at most 40 ms more latency.
+UPLINK_MS = 60
 MIC_MIME = f"audio/pcm;rate={MIC_RATE}"
 MODEL_MIME = f"audio/pcm;rate={MODEL_RATE}"
 

@@ -150,9 +150,10 @@ class Daemon:
         assert self._parts is not None and self._runner is not None
         frames, runner = self._parts.frames, self._runner
         while True:
-            item = await frames.get()
+            items = await frames.take()
             if mc.sends_audio(self.m, self.full_duplex()):
-                runner.send_up(item.pcm, item.t)
+                for item in items:
+                    runner.send_up(item.pcm, item.t)
 
     async def _deadlines(self) -> None:
         assert self._changed is not None

@@ -12,7 +12,6 @@ loop's thread; the driver catches everything, because an LED fault must never st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -164,7 +163,8 @@ class LedDriver:
     A solid or dark state is drawn once and then the driver sleeps until `poke` (the
     daemon pokes it on every state change); a blink wakes only at its edges; a chase or
     the speaking pulse at `hz`. `show` is called only when the colours change. So an
-    idle speaker costs its LEDs nothing. `last_colours` is the latest frame (for status
+    idle speaker costs its LEDs nothing, and a speaker without LEDs draws each state's
+    first frame only (for status). `last_colours` is the latest frame (for status
     and the demo), `frames` counts frames shown, `errors` failed ones. Playback level is
     smoothed with an instant rise and a short release, so the speaking pulse follows
     syllables instead of flickering with each audio period.
@@ -214,8 +214,8 @@ class LedDriver:
         """Seconds until the pattern can next change by itself; None: not until the state
         does (a solid or dark state)."""
         look = look_of(state)
-        if look.motion in (Motion.OFF, Motion.SOLID):
-            return None
+        if look.motion in (Motion.OFF, Motion.SOLID) or not self.ring.count:
+            return None  # standing still, or no pixels to move: a state's first frame
         if look.motion is Motion.BLINK:
             phase = (now - self._since) % look.period_s
             edge = look.duty * look.period_s
@@ -248,8 +248,14 @@ class LedDriver:
                     if not logged:
                         logged = True
                         log.exception("LED frame failed; LEDs may be stale, audio carries on")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(poked.wait(), wait)
+                # A timer that sets the event, not wait_for: no task made per frame.
+                timer = None if wait is None else \
+                    asyncio.get_running_loop().call_later(wait, poked.set)
+                try:
+                    await poked.wait()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
         finally:
             if stopper is not None:
                 stopper.cancel()

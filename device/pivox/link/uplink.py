@@ -4,7 +4,8 @@ The capture thread and the loop never wait on the network: frames queue here (th
 dropped and counted when the link is slower than the microphone), and one sender per
 connection drains them. A frame leaves the buffer only once it was written, so a send
 that fails on a closing connection keeps it for the next one (a goAway handover loses
-nothing). Activity marks (local turn detection) travel in order with the audio.
+nothing). Activity marks (local turn detection) travel in order with the audio. Frames
+waiting in a row leave as one message of up to UPLINK_MS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import websockets
 
+from pivox.core.formats import UPLINK_MS
 from pivox.link import codec as lc
 
 Item = tuple[bytes | str, float | None]  # pcm or "start"/"end", and when it was captured
@@ -61,18 +63,32 @@ class Uplink:
                 await self._ready.wait()
                 continue
             gen = self._gen
-            item = self._items.popleft()
-            if isinstance(item[0], str):
-                codec.send_activity(item[0] == "start")
+            batch = self._next_message()
+            first = batch[0][0]
+            if isinstance(first, str):
+                codec.send_activity(first == "start")
             else:
-                codec.send_audio(item[0])
+                codec.send_audio(b"".join(p for p, _ in batch if isinstance(p, bytes)))
             try:
                 await flush()
             except (websockets.ConnectionClosed, asyncio.CancelledError) as exc:
                 if gen == self._gen:  # not written: it goes on the next connection
-                    self._items.appendleft(item)
+                    self._items.extendleft(reversed(batch))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 return
-            if item[1] is not None:
-                self.mic_to_wire_ms.append((time.monotonic() - item[1]) * 1000)
+            now = time.monotonic()
+            for _, captured_at in batch:
+                if captured_at is not None:
+                    self.mic_to_wire_ms.append((now - captured_at) * 1000)
+
+    def _next_message(self) -> list[Item]:
+        """An activity mark alone, or the audio frames that wait in a row, up to UPLINK_MS:
+        one message, not one per frame."""
+        batch = [self._items.popleft()]
+        if isinstance(batch[0][0], str):
+            return batch
+        most = max(1, UPLINK_MS // self._frame_ms)
+        while self._items and len(batch) < most and not isinstance(self._items[0][0], str):
+            batch.append(self._items.popleft())
+        return batch
