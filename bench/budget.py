@@ -108,17 +108,29 @@ def _hil() -> tuple[Any, Any, Any]:
     return rig, processes.DaemonProcess, processes.ServerThread
 
 
-def _wait(d: Any, pred: Any, timeout: float, every: float = 0.25) -> dict[str, Any]:
-    """Polls the control socket slowly: each answer costs the confined daemon CPU."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if d.proc.poll() is not None:
-            raise RuntimeError(f"daemon exited: {d.log.read_text()[-1500:]}")
-        st = d.status()
-        if st and pred(st):
-            return st
-        time.sleep(every)
-    raise TimeoutError(f"daemon: no such state within {timeout:.0f} s")
+class StateLog:
+    """The daemon's state changes, read from its own log ("state A -> B"): watching
+    costs the confined daemon nothing, where each control-socket answer costs it CPU."""
+
+    def __init__(self, d: Any) -> None:
+        self._d = d
+        self._pos = 0
+
+    def wait(self, state: str, timeout: float) -> None:
+        """Until the daemon enters `state` after what was read so far."""
+        needle = f" -> {state} ".encode()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._d.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self._d.log.read_text()[-1500:]}")
+            data = self._d.log.read_bytes()
+            cut = data.rfind(b"\n") + 1  # whole lines only
+            found = data.find(needle, self._pos, cut)
+            self._pos = cut if found < 0 else data.index(b"\n", found) + 1
+            if found >= 0:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"daemon: not {state} within {timeout:.0f} s")
 
 
 def _loud_between(rec: Any, t0: float, t1: float) -> float:
@@ -176,21 +188,18 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
     d = daemon_cls(tmp, rig, server.url, '[conversation]\nduplex = "auto"\n')
     quota: Quota | None = None
     out: dict[str, Any] = {"quota_pct": pct}
+    states = StateLog(d)
     try:
-        def idle(s: dict[str, Any]) -> bool:
-            return s.get("state") == "idle"
-
-
-        _wait(d, idle, 30)
+        states.wait("idle", 30)
         if pct is not None:
             quota = Quota(pct, d.proc.pid)
             time.sleep(1.0)
         c0, w0 = cpu_s(d.proc.pid), time.monotonic()
         # 1: the wake word and the question; the reply heard whole.
         rig.feeder.say(pcm)
-        _wait(d, lambda s: s.get("state") == "speaking", 20)
+        states.wait("speaking", 20)
         t_reply = time.monotonic() - 0.3  # the wake chime ended a second before this
-        _wait(d, idle, 30)
+        states.wait("idle", 30)
         time.sleep(0.3)
         out["reply_heard_s"] = round(_loud_between(rec, t_reply, time.monotonic()), 3)
         st = d.status()
@@ -198,7 +207,7 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
         out["echo_converged"] = st["audio"]["echo_converged"]
         # 2: again, and the question spoken over the reply.
         rig.feeder.say(pcm)
-        _wait(d, lambda s: s.get("state") == "speaking", 20, every=0.1)
+        states.wait("speaking", 20)
         onset = _sound_started(rec, time.monotonic() - 0.4, 10)  # the reply, not the chime
         while time.monotonic() < onset + 0.5:
             time.sleep(0.02)

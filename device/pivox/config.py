@@ -72,7 +72,7 @@ class PlaybackConfig:
     rate: int = _opt(48000, "one of 16000, 22050, 24000, 44100, 48000",
                      _one_of(16000, 22050, 24000, 44100, 48000))
     channels: int = _opt(1, "1 or 2", _range(1, 2))
-    period_ms: int = _opt(20, "10, 20, 30 or 40 (ms)", _one_of(10, 20, 30, 40))
+    period_ms: int = _opt(40, "10, 20, 30 or 40 (ms)", _one_of(10, 20, 30, 40))
     volume: float = _opt(0.8, "a number from 0.0 to 1.0", _range(0.0, 1.0))
     jitter_ms: int = _opt(60, "an integer from 0 to 500 (ms)", _range(0, 500))
 

@@ -134,7 +134,9 @@ def test_microphone_removed_then_restored(
         rig.remove_mic()
         st = d.wait_state("error", 10)
         assert "pivox_mic" in st["reason"]
-        log = d.log.read_text()
+        end = time.monotonic() + 2  # the journal's writer thread may be a moment behind
+        while "problem" not in (log := d.log.read_text()) and time.monotonic() < end:
+            time.sleep(0.05)
         assert "pivox_mic" in log and "problem" in log  # one clear journal line
         rig.restore_mic()
         st = d.wait_state("idle", 20)

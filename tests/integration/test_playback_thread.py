@@ -35,14 +35,14 @@ def test_reply_and_prompt_audio_is_resampled_on_the_playback_thread(
     monkeypatch.setattr(convert.soxr, "ResampleStream", Stream)
     monkeypatch.setattr(convert.soxr, "resample", resample)
     player = Player(lambda: WavSink(tmp_path / "speaker.wav", 48000), jitter_ms=0)
-    player.start()
+    chunk = (np.sin(np.arange(2400) / 3) * 8000).astype("<i2").tobytes()
+    for _ in range(5):
+        player.play(chunk)  # the loop's side
+    player.play(chunk, "prompt:beep")
+    assert threads == [], "play() resampled on the caller's thread"
+    assert player.buffered_ms() == pytest.approx(600, abs=1)
+    player.start()  # only now: a running thread would already be playing it
     try:
-        chunk = (np.sin(np.arange(2400) / 3) * 8000).astype("<i2").tobytes()
-        for _ in range(5):
-            player.play(chunk)  # the loop's side
-        player.play(chunk, "prompt:beep")
-        assert threads == [], "play() resampled on the caller's thread"
-        assert player.buffered_ms() == pytest.approx(600, abs=1)
         end = time.monotonic() + 3
         while player.buffered_ms() > 0 and time.monotonic() < end:
             time.sleep(0.02)

@@ -115,6 +115,12 @@ class AlsaSource:
         out, self._pending = self._pending[: self._frame], self._pending[self._frame :]
         return out
 
+    @property
+    def backlog_s(self) -> float:
+        """Audio read from the device but not yet returned: a period holds several frames,
+        and the ones before the last ended this much before the read returned."""
+        return len(self._pending) / 2 / RATE
+
     def close(self) -> None:
         self._pcm.close()
 
@@ -127,6 +133,7 @@ class AlsaSink:
         self.channels = channels
         self.period_frames = rate * period_ms // 1000
         self._periods = periods
+        self.buffer_s = self.period_frames * periods / rate  # what the device holds at most
         self.underruns = 0
         with alsa_errors() as said:
             try:

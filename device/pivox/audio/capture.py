@@ -118,6 +118,10 @@ class Capture(DeviceThread):
         self.echo_held = 0  # frames of residual echo the model was sent silence for
         self._user_over_echo = True  # this frame may go to the model
         self.replying = False  # the machine's SetReplying: the speaker plays a reply
+        # The machine ignores the wake word while the user has the floor (listening), so
+        # the engine, the thread's costliest part, rests then unless a stop word is armed.
+        self.wake_rests = False
+        self._wake_rested = False
         self._hold_residual = hold_residual  # off: the model hears everything (full duplex)
         self.erle_db = 0.0  # smoothed echo reduction while the speaker plays
         self.echo_converged = False
@@ -275,7 +279,8 @@ class Capture(DeviceThread):
             if self._fault is not None:
                 self._fault()
             pcm = source.read()
-            now = time.monotonic()
+            # When this frame ended: a period of several frames is read at once.
+            now = time.monotonic() - getattr(source, "backlog_s", 0.0)
             self.heartbeat = now
             if prev is not None and now - prev > STALL_S:  # stalled past any device buffer
                 self._stalls += 1
@@ -294,7 +299,7 @@ class Capture(DeviceThread):
                     and self._echo_ref.active(now):
                 pcm, x = self._cancel(pcm, x, now)
             self.acoustic.update(pcm, self._speech.in_speech, x)
-            keyword = self._wake.process(pcm)
+            keyword = self._spot(pcm)
             if keyword and self._own_voice is not None and self._own_voice.explains(now):
                 # The reply itself said it: while the canceller learns the room, or when
                 # the room changes under it, the speaker must not wake or stop itself.
@@ -332,6 +337,20 @@ class Capture(DeviceThread):
             elif speaking:
                 speaking = False
             self._hand_over(up, now, self.acoustic.level_dbfs)
+
+    def observe(self, kind: str, data: dict[str, object]) -> None:
+        """A daemon observer (loop thread): the engine rests while the machine listens."""
+        if kind == "state":
+            self.wake_rests = data.get("state") == "listening"
+
+    def _spot(self, pcm: bytes) -> str | None:
+        if self.wake_rests and not self._wake.stop_armed:
+            self._wake_rested = True
+            return None
+        if self._wake_rested:  # what it holds is from before the rest: start afresh
+            self._wake_rested = False
+            self._wake.reset()
+        return self._wake.process(pcm)
 
     def _hand_over(self, up: bytes, now: float, level: float) -> None:
         """To the loop while streaming; else into the pre-roll ring, which after a wake word

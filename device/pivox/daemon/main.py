@@ -237,7 +237,8 @@ class Daemon:
         self._runner.alerts = self.alerts
         self.observers.append(self.alerts.observe)
         self.leds = wiring.open_leds(self.cfg)
-        self.observers += [self.leds.observe, parts.player.observe]  # state changes
+        self.observers += [self.leds.observe, parts.player.observe,  # state changes
+                           parts.capture.observe]
         self.commands = Commands(self.post, lambda: self.m, parts.player, self.status,
                                  self._spoken_status, self.faults, self.alerts)
         control = ControlServer(self.cfg.control.socket, self.command)
