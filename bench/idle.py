@@ -4,10 +4,10 @@ A real `pivox run` process (every thread: capture, playback, own-voice twin, the
 with its link, LEDs, watchdog and control socket, and libpulse's own) listens for the
 wake word on the PulseAudio rig (tests/hil/rig.py: real libasound through ALSA's pulse
 plugin), echo canceller on, reference server reachable. Beside it, in the same run, a
-bare process reads the same microphone PCM the same way (16 kHz, 20 ms periods, blocking
-reads) and runs pymicro-wakeword okay_nabu on each frame, nothing else. Both are
-measured as utime + stime of the whole process (/proc/PID/stat) over the same SECONDS,
-after each has settled; the ratio is what the daemon adds to listening.
+bare process reads the same microphone PCM the same way (16 kHz, the daemon's default
+period, blocking reads) and runs pymicro-wakeword okay_nabu on what it reads, nothing
+else. Both are measured as utime + stime of the whole process (/proc/PID/stat) over the
+same SECONDS, after each has settled; the ratio is what the daemon adds to listening.
 
 The per-keyword figures are the bare engines on 30 s of noise in this process.
 """
@@ -37,12 +37,13 @@ def _bare_child(device: str) -> None:
     """The bare engine: read the microphone, run the wake engine, nothing else."""
     import alsaaudio
 
+    from pivox.config import CaptureConfig
     from pivox.wake import make_engine
 
     engine = make_engine()
     pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=device,
                         rate=16000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
-                        periodsize=320, periods=4)
+                        periodsize=16 * CaptureConfig().period_ms, periods=4)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
