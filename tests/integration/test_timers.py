@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from live import make_config, read_speaker, wait_for
 
 from pivox.audio import earcons
@@ -29,27 +28,8 @@ ZONE = "Europe/London"
 
 
 def ring_bursts(wav: Path, rate: int = 48000) -> list[float]:
-    """Where in the recording each ring burst starts (seconds), by normalised correlation
-    with the earcon at the speaker's rate."""
-    import soxr
-
-    x = read_speaker(wav)
-    ring = np.frombuffer(earcons.sound("ring"), "<i2").astype(np.float32)
-    tpl = soxr.resample(ring, earcons.RATE, rate)
-    if len(x) < len(tpl):
-        return []
-    corr = np.correlate(x, tpl, mode="valid")
-    energy = np.sqrt(np.convolve(x**2, np.ones(len(tpl)), mode="valid")) * np.linalg.norm(tpl)
-    score = corr / np.maximum(energy, 1e-9)
-    hits, i = [], 0
-    while i < len(score):
-        if score[i] > 0.9:
-            j = i + int(np.argmax(score[i : i + len(tpl)]))
-            hits.append(j / rate)
-            i = j + len(tpl)
-        else:
-            i += 1
-    return hits
+    """Where in the recording each ring burst starts (seconds)."""
+    return [i / rate for i in earcons.onsets("ring", read_speaker(wav), rate, min_score=0.9)]
 
 
 def extra(tmp: Path) -> str:

@@ -76,3 +76,20 @@ def test_alerts_are_loud_enough_for_the_next_room_and_click_free(name: str):
     edge = round(0.001 * earcons.RATE)  # the same 5 ms fade-in, at a louder level
     assert np.max(np.abs(x[:edge])) < 0.03 * 32767
     assert np.max(np.abs(x[-edge:])) < 0.01 * 32767
+
+
+def test_onsets_find_each_ring_in_a_recording_at_any_volume_and_nothing_in_noise() -> None:
+    import soxr
+
+    rate = 48000
+    ring = soxr.resample(np.frombuffer(earcons.sound("ring"), "<i2").astype(np.float32),
+                         earcons.RATE, rate) * 0.3  # quieter than it was made
+    x = np.zeros(rate * 4, dtype=np.float32)
+    for at in (0.5, 2.25):
+        i = int(at * rate)
+        x[i : i + len(ring)] += ring
+    rng = np.random.default_rng(1)
+    x += rng.normal(0, 20, len(x)).astype(np.float32)
+    found = earcons.onsets("ring", x, rate)
+    assert [round(i / rate, 3) for i in found] == [0.5, 2.25]
+    assert earcons.onsets("ring", rng.normal(0, 3000, rate * 2), rate) == []

@@ -114,3 +114,30 @@ def sound(name: str) -> bytes:
     if name in PROMPTS:
         return prompt(name)
     raise KeyError(f"no sound named {name!r}")
+
+
+def onsets(name: str, x: np.ndarray, rate: int, min_score: float = 0.85) -> list[int]:
+    """Sample indices where the sound `name` starts in recording `x` (at `rate`): for
+    checking what a speaker really played (diagnostics, test rigs). Normalised
+    correlation, so the volume does not matter; `min_score` of 1.0 is an exact copy."""
+    import soxr
+
+    tpl = np.frombuffer(sound(name), "<i2").astype(np.float32)
+    if rate != RATE:
+        tpl = soxr.resample(tpl, RATE, rate)
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < len(tpl):
+        return []
+    corr = np.correlate(x, tpl, mode="valid")
+    energy = np.sqrt(np.convolve(x**2, np.ones(len(tpl)), mode="valid")) * np.linalg.norm(tpl)
+    score = corr / np.maximum(energy, 1e-9)
+    found: list[int] = []
+    i = 0
+    while i < len(score):
+        if score[i] > min_score:
+            j = i + int(np.argmax(score[i : i + len(tpl)]))
+            found.append(j)
+            i = j + len(tpl)
+        else:
+            i += 1
+    return found

@@ -18,6 +18,8 @@ from typing import Any, cast
 
 from pivox.adapters import local_ip
 from pivox.audio.base import AudioSink, AudioSource
+from pivox.audio.capture import Capture
+from pivox.audio.playback import Player
 from pivox.config import Config
 from pivox.control import ControlServer
 from pivox.core import events as ev
@@ -35,7 +37,7 @@ from pivox.hw import journal
 from pivox.hw.gpio import LedDriver
 from pivox.hw.netwatch import NetWatch
 from pivox.hw.systemd import Notifier
-from pivox.link.base import ToolCall, ToolCallCancelled, Transcript
+from pivox.link.base import RealtimeLink, ToolCall, ToolCallCancelled, Transcript
 from pivox.wake.base import WakeEngine
 
 log = logging.getLogger("pivox")
@@ -76,15 +78,15 @@ class Daemon:
 
     # The parts, once running (tests and the benchmarks read them).
     @property
-    def capture(self) -> Any:
+    def capture(self) -> Capture | None:
         return self._parts.capture if self._parts else None
 
     @property
-    def player(self) -> Any:
+    def player(self) -> Player | None:
         return self._parts.player if self._parts else None
 
     @property
-    def session(self) -> Any:
+    def session(self) -> RealtimeLink | None:
         return self._parts.link if self._parts else None
 
     @property
