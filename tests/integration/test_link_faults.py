@@ -30,11 +30,13 @@ def numbered(n: int) -> bytes:
 
 
 def sequence(server: ReferenceServer) -> list[int]:
+    """The frame numbers the server received, in order (a message may carry several)."""
     out = []
     for m in server.received:
         audio = m.get("realtimeInput", {}).get("audio")
         if audio:
-            out.append(struct.unpack("<I", lc.b64decode_any(audio["data"])[:4])[0])
+            data = lc.b64decode_any(audio["data"])
+            out += [struct.unpack("<I", data[i : i + 4])[0] for i in range(0, len(data), FRAME)]
     return out
 
 

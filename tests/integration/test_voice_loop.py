@@ -11,6 +11,7 @@ import numpy as np
 from google.genai import types
 from live import DATA, LIVE_PATH, demo_manifest, free_port, make_config, read_speaker, wait_for
 
+from pivox.core.formats import UPLINK_MS
 from pivox.core.linkpolicy import Params
 from pivox.link import codec as lc
 from pivox.reference.server import ReferenceServer
@@ -113,7 +114,8 @@ def test_preroll_keeps_the_words_before_the_stream_opened(tmp_path: Path, run_da
     server, run = asyncio.run(main())
     assert "WakeDetected" in [n for n, _ in run.events]
     audio = [m for m in server.received if "audio" in m.get("realtimeInput", {})]
-    assert len(lc.b64decode_any(audio[0]["realtimeInput"]["audio"]["data"])) == 640  # 20 ms
+    sizes = {len(lc.b64decode_any(m["realtimeInput"]["audio"]["data"])) for m in audio}
+    assert all(n % 640 == 0 and n <= 32 * UPLINK_MS for n in sizes), sizes  # whole frames
     heard = np.frombuffer(b"".join(lc.b64decode_any(m["realtimeInput"]["audio"]["data"])
                                    for m in audio), dtype="<i2").astype(np.float32)
     assert len(heard) >= 16000  # a second at least: the pre-roll and the question
