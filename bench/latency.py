@@ -214,7 +214,8 @@ def run() -> dict[str, Any]:
                                   "quickstart_first_sample_p99_ms"]
         out["ready_s"] = round(_ready_s(Path(tmp)), 2)
     out["how"] = ("measured: one conversation on the demo recording at real time against "
-                  "the reference server on loopback (20 ms frames); ready_s from spawning "
+                  "the reference server on loopback (20 ms frames, up to UPLINK_MS a message, the "
+                  "wait for the message included); ready_s from spawning "
                   "`pivox run` to READY=1. derived (latency_derived): *_first_sample_p99_ms "
                   f"= the measured (live) last-sample p99 + the frame length ({FRAME_MS} ms; "
                   f"{QUICKSTART_CHUNK_MS} ms for the quickstart's chunks)")

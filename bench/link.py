@@ -52,8 +52,13 @@ def session_for(url: str, events: list[object], link: str = "", **policy: Any) -
 
 
 def audio_numbers(server: ReferenceServer) -> list[int]:
-    return [struct.unpack("<I", lc.b64decode_any(m["realtimeInput"]["audio"]["data"])[:4])[0]
-            for m in server.received if "audio" in m.get("realtimeInput", {})]
+    """The numbered 640-byte frames the server received, in order (several a message)."""
+    out: list[int] = []
+    for m in server.received:
+        if "audio" in m.get("realtimeInput", {}):
+            data = lc.b64decode_any(m["realtimeInput"]["audio"]["data"])
+            out += [struct.unpack("<I", data[i : i + 4])[0] for i in range(0, len(data), 640)]
+    return out
 
 
 def _audio_count(server: ReferenceServer) -> int:

@@ -45,8 +45,9 @@ ROWS: list[Row] = [
     ("mic-to-wire p50 / p99 / live p99", "measured",
      _join(_v("mic_to_wire_p50_ms"), _v("mic_to_wire_p99_ms"),
            _v("mic_to_wire_live_p99_ms", " ms")),
-     "capture of a frame's last sample to its socket write (20 ms frames); live: after the "
-     "lead-in from before the wake word, which leaves in one burst"),
+     "capture of a frame's last sample to its socket write (20 ms frames, up to three a "
+     "message: the wait for the message counts); live: after the lead-in from before the "
+     "wake word, which leaves in one burst"),
     ("mic-to-wire, first sample, p99", "derived",
      _join(_v("mic_to_wire_first_sample_p99_ms", " ms"),
            _v("quickstart_first_sample_p99_ms", " ms"), sep=" vs "),
