@@ -18,7 +18,9 @@ from rig import PulseRig
 from test_hil_daemon import demo_speech
 
 from pivox.audio import earcons
+from pivox.config import PlaybackConfig
 from pivox.control import request
+from pivox.daemon.alerts import RING_PERIOD_S
 
 
 def ring_onsets(x: np.ndarray, t: np.ndarray, rate: int = 48000) -> list[float]:
@@ -66,7 +68,10 @@ def test_a_timer_set_by_voice_rings_at_the_speaker_after_the_link_drops(
     due = max(3.0, t_drop - t_set + prompt_s)
     assert 2.9 < first - t_set < due + 0.6, (first, t_set, due)
     assert len(onsets) >= 2
-    assert 1.4 < onsets[1] - onsets[0] < 1.7, onsets  # bursts apart, never piled up
+    # Bursts apart, never piled up: queued RING_PERIOD_S apart, but the first may start a
+    # moment late behind the prompt (its 0.1 s wait steps and two speaker periods).
+    low = RING_PERIOD_S - 0.1 - 2 * PlaybackConfig().period_ms / 1000
+    assert low < onsets[1] - onsets[0] < RING_PERIOD_S + 0.2, onsets
     assert not [o for o in after if o > t_stop + 0.7], (after, t_stop)  # stop silences it
     print(json.dumps({
         "question_said_at_s": 0.0, "timer_set_s": round(t_set - said, 2),
