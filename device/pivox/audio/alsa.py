@@ -133,7 +133,6 @@ class AlsaSink:
         self.channels = channels
         self.period_frames = rate * period_ms // 1000
         self._periods = periods
-        self.buffer_s = self.period_frames * periods / rate  # what the device holds at most
         self.underruns = 0
         with alsa_errors() as said:
             try:
