@@ -63,12 +63,15 @@ def test_barge_in_silences_the_speaker_within_60_ms(
     try:
         d.wait_state("idle", 20)
         rig.feeder.say(pcm)
-        d.wait_state(lambda s: s["state"] == "speaking"
-                     and s["audio"]["playback_level"] > 0.01, 15)
+        d.wait_state("speaking", 15)
+        # The user talks over the reply once it is heard: what the daemon has written is
+        # still in the device's buffer for a while (the sound server's latency here).
+        heard_from = wait_heard(rec, time.monotonic(), 0.2)
         rig.feeder.say(question)  # the user talks over the reply
         d.wait_state("listening", 10)
         t_int = server.interrupted_at()
         assert t_int is not None, "the server did not interrupt"
+        assert t_int > heard_from, "the server interrupted before the reply was heard"
         x, t = recorded_until(rec, t_int + 0.6)  # let it catch up past the interruption
         before = (t > t_int - 0.15) & (t < t_int)
         assert (np.abs(x[before]) > LOUD).any(), "the speaker was not playing when interrupted"
@@ -78,6 +81,19 @@ def test_barge_in_silences_the_speaker_within_60_ms(
     finally:
         rec.stop()
         d.stop()
+
+
+def wait_heard(rec: Recorder, since: float, seconds: float, timeout_s: float = 5.0) -> float:
+    """Waits until the speaker recording has been loud after `since` and then carried on
+    for `seconds`; returns when it first was."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        x, t = rec.samples()
+        loud = t[(t > since) & (np.abs(x) > LOUD)]
+        if len(loud) and t[-1] >= loud[0] + seconds:
+            return float(loud[0])
+        time.sleep(0.02)
+    raise AssertionError(f"the reply was not heard at the speaker within {timeout_s} s")
 
 
 def recorded_until(rec: Recorder, t_end: float, timeout_s: float = 5.0
