@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pivox.audio.capture import Capture
 from pivox.audio.doubletalk import DoubleTalk, energy
 from pivox.audio.echo import STEP, DelayEstimator, EchoReference, SpeexEcho
 from pivox.audio.wavfile import read_wav
 from pivox.reference.room import room_ir
 from pivox.reference.session import VOICES
+from pivox.wake import make_engine
 
 RATE = 16000
 FRAME = 320
@@ -175,3 +177,34 @@ def test_in_a_room_that_hardly_echoes_the_user_gets_through_once_it_has_listened
     assert dt.coupling_db < -12  # what it learnt: the room gives almost nothing back
     assert not any(early[5:])  # before it knew the room, nothing passed while it played
     assert sum(later[(3 * RATE - RATE // 2) // FRAME :][: len(words) // FRAME]) > 20
+
+
+def test_a_reply_after_the_user_spoke_over_the_last_ones_end_is_held_from_its_start(
+        far: np.ndarray) -> None:
+    """The user starts the next question as a reply dies away, and the next reply begins:
+    its onset, before the canceller catches up, must not reach the model on the floor the
+    user held at the end of the last one (the server would take it for the user)."""
+    rng = np.random.default_rng(12)
+    ir = room_ir(0.03, rng)
+    words = speech("timer")[: 2 * RATE]
+    timeline = EchoReference()
+    cap = Capture(lambda: None, make_engine(), None, lambda _e: None,  # type: ignore[arg-type]
+                  echo=SpeexEcho(), echo_ref=timeline)
+    # The canceller learns the room over the first reply, which ends on a loud word (as a
+    # flushed one does): its reverberation outlasts the time the gate is asked.
+    loudest = int(np.argmax(np.abs(far[: len(far) // 2])))
+    reply = np.concatenate([far, far[:loudest]])
+    silence = np.zeros(len(words) + RATE)
+    played = np.concatenate([reply, silence, far])
+    mic = np.convolve(played, ir)[: len(played)] + rng.normal(0, 10, len(played))
+    ends = len(reply)
+    mic[ends : ends + len(words)] += words  # the user speaks as it dies away
+    gate = []
+    for k, i in enumerate(range(0, len(played) - FRAME + 1, FRAME)):
+        at = 1000.0 + k * FRAME / RATE
+        timeline.add(played[i : i + FRAME].astype(np.int16), at)
+        cap.cancel_echo(s16(mic[i : i + FRAME]), at + FRAME / RATE)
+        gate.append(cap.doubletalk.talking)
+    second = (len(reply) + len(silence)) // FRAME
+    assert any(gate[ends // FRAME : second]), "the user over the reply's tail was not heard"
+    assert not any(gate[second : second + 15]), "the next reply's onset went to the model"

@@ -207,10 +207,23 @@ class Capture(DeviceThread):
         """Cancel the speaker's echo in a frame that ended at `now`, and track whether the
         canceller has converged: its echo reduction must stay above CONVERGED_DB for a
         second of playback. Also decides (DoubleTalk) whether the frame may go to the model."""
-        return self._cancel(pcm, np.frombuffer(pcm, dtype=np.int16).astype(np.float32), now)[0]
+        return self._echo_step(pcm, np.frombuffer(pcm, dtype=np.int16).astype(np.float32),
+                               now)[0]
+
+    def _echo_step(self, pcm: bytes, xf: np.ndarray, now: float) -> tuple[bytes, np.ndarray]:
+        """cancel_echo on a frame already in float (`xf`). Only while the speaker's sound
+        may be in the room; after it the double-talk gate rests, so the next reply's first
+        frames are judged afresh, not let through on the hang of a user who spoke as the
+        last one ended (its onset, before the canceller catches up, sounds like speech)."""
+        if self._echo is None or self._echo_ref is None:
+            return pcm, xf
+        if self._echo_ref.active(now):
+            return self._cancel(pcm, xf, now)
+        self.doubletalk.rest()
+        return pcm, xf
 
     def _cancel(self, pcm: bytes, xf: np.ndarray, now: float) -> tuple[bytes, np.ndarray]:
-        """cancel_echo on a frame already in float (`xf`); returns the output both ways."""
+        """Returns the canceller's output both ways."""
         assert self._echo is not None and self._echo_ref is not None
         n = len(pcm) // 2
         # Frames arrive in bursts; their audio is contiguous. Lay them end to end on the
@@ -295,9 +308,7 @@ class Capture(DeviceThread):
                 continue
             self._user_over_echo = True
             x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)  # once for the chain
-            if self._echo is not None and self._echo_ref is not None \
-                    and self._echo_ref.active(now):
-                pcm, x = self._cancel(pcm, x, now)
+            pcm, x = self._echo_step(pcm, x, now)
             self.acoustic.update(pcm, self._speech.in_speech, x)
             keyword = self._spot(pcm)
             if keyword and self._own_voice is not None and self._own_voice.explains(now):

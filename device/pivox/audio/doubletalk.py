@@ -101,6 +101,15 @@ class DoubleTalk:
             self._learn(over, quiet=True)
         return self.talking
 
+    def rest(self) -> None:
+        """The speaker's sound has left the room and frames stop coming here: whoever had
+        the floor over it, the next reply is judged from its first frame (and its own
+        reference, not what is left of the last one's)."""
+        self._above = self._left = 0
+        self.talking = False
+        self._ref.clear()
+        self._envelope_db = 0.0
+
     @property
     def quiet_room(self) -> bool:
         """Learnt, and the room gives no echo back (headphones, a distant microphone)."""
