@@ -38,6 +38,8 @@ class LoopingMic:
 
     def __init__(self, cycle: bytes, frame_ms: int) -> None:
         self.name = "soak-mic"
+        self.overruns = 0
+        self.backlog_s = 0.0
         self._cycle = cycle
         self._frame = frame_bytes(frame_ms)
         self._frame_s = frame_ms / 1000
@@ -83,6 +85,14 @@ class _Plugged:
     def __init__(self, mic: Microphone, source: AudioSource) -> None:
         self._mic, self._source = mic, source
         self.name = source.name
+
+    @property
+    def overruns(self) -> int:
+        return self._source.overruns
+
+    @property
+    def backlog_s(self) -> float:
+        return self._source.backlog_s
 
     def read(self) -> bytes:
         if self._mic.removed:

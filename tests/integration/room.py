@@ -147,6 +147,8 @@ class RoomMic:
 
     def __init__(self, room: Room, frame_ms: int) -> None:
         self.name = "room:microphone"
+        self.overruns = 0
+        self.backlog_s = 0.0  # one frame at a time
         self._room = room
         self._n = frame_bytes(frame_ms) // 2
         self._pos = room.at(time.monotonic())

@@ -23,6 +23,8 @@ class BurstMic:
     """A device that hands out `frames` silent frames at once, then is unplugged."""
 
     name = "burst"
+    overruns = 0
+    backlog_s = 0.0
 
     def __init__(self, frames: int) -> None:
         self.left = frames

@@ -3,9 +3,11 @@ time its echo can take to come back, and a keyword it did not say always is."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pivox.audio.ownvoice import AFTER_S, OwnVoice
 from pivox.audio.wavfile import read_wav
@@ -36,3 +38,53 @@ def test_other_speech_from_the_speaker_explains_nothing() -> None:
     end = speak(own, FIXTURES / "wake_negative_london.wav", at=100.0)
     assert own.said == 0
     assert not own.explains(end)
+
+
+def play(own: OwnVoice, wav: Path, at: float) -> float:
+    """As the playback thread gives it: `listen`, 40 ms periods; returns the end."""
+    pcm = np.frombuffer(read_wav(wav), dtype=np.int16)
+    for i in range(0, len(pcm), 640):
+        own.listen(pcm[i : i + 640], at + i / 16000)
+    return at + len(pcm) / 16000
+
+
+def test_the_answer_never_waits_on_the_twins_own_thread() -> None:
+    """The twin's thread is not running (or is far behind): asked about a keyword, it first
+    hears what is still waiting, so its own keyword is still its own."""
+    own = OwnVoice(make_engine())
+    play(own, FIXTURES / "wake_okay_nabu_en_160.wav", at=100.0)
+    assert own.said == 0  # nothing heard yet: it all waits in the backlog
+    assert own.explains(101.0)
+    assert own.said == 1
+
+
+def test_the_twins_thread_hears_what_is_played_in_batches() -> None:
+    own = OwnVoice(make_engine())
+    own.start()
+    try:
+        # Played faster than real time, as much as the backlog holds (BACKLOG_S).
+        end = play(own, FIXTURES / "wake_okay_nabu_en_160.wav", at=100.0)
+        own.listen(np.zeros(int(16000 * (101.9 - end)), dtype=np.int16), end)
+        deadline = time.monotonic() + 5
+        while own.said == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert own.said == 1, "the twin's thread did not hear the speaker's keyword"
+    finally:
+        own.stop()
+
+
+def test_a_failing_twin_says_so_once_and_explains_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        stop_armed = False
+
+        def process(self, pcm: bytes) -> str | None:
+            raise RuntimeError("model file corrupt")
+
+    own = OwnVoice(Broken())  # type: ignore[arg-type]
+    play(own, FIXTURES / "wake_okay_nabu_en_160.wav", at=100.0)
+    assert not own.explains(101.0)
+    play(own, FIXTURES / "wake_okay_nabu_en_160.wav", at=102.0)
+    assert not own.explains(103.0)
+    assert own.failed
+    assert sum("own-voice engine failed" in r.getMessage() for r in caplog.records) == 1

@@ -117,8 +117,6 @@ class AlsaSource:
 
     @property
     def backlog_s(self) -> float:
-        """Audio read from the device but not yet returned: a period holds several frames,
-        and the ones before the last ended this much before the read returned."""
         return len(self._pending) / 2 / RATE
 
     def close(self) -> None:

@@ -23,6 +23,17 @@ class AudioSource(Protocol):
         """One frame: 16 kHz s16le mono, exactly frame_bytes(frame_ms). Raises DeviceError."""
         ...
 
+    @property
+    def overruns(self) -> int:
+        """Audio the device lost because it was not read in time, as it reported it."""
+        ...
+
+    @property
+    def backlog_s(self) -> float:
+        """Audio already read from the device but not yet returned by `read`: a device
+        period holds several frames, so the frame just returned ended this long ago."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -293,7 +293,7 @@ class Capture(DeviceThread):
                 self._fault()
             pcm = source.read()
             # When this frame ended: a period of several frames is read at once.
-            now = time.monotonic() - getattr(source, "backlog_s", 0.0)
+            now = time.monotonic() - source.backlog_s
             self.heartbeat = now
             if prev is not None and now - prev > STALL_S:  # stalled past any device buffer
                 self._stalls += 1
@@ -302,7 +302,7 @@ class Capture(DeviceThread):
             prev = now
             self.last_frame_at = now
             self.frames += 1
-            self.overruns = getattr(source, "overruns", 0) + self._stalls
+            self.overruns = source.overruns + self._stalls
             if self.muted:  # privacy: a muted frame goes nowhere, not even the wake engine
                 self.muted_frames += 1
                 continue

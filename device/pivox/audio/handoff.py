@@ -46,12 +46,10 @@ class Handoff(Generic[T]):
             with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
                 self._loop.call_soon_threadsafe(self._ready.set)
 
-    def discard(self) -> int:
+    def discard(self) -> None:
         """Any thread: forget what waits (stale frames of a stream that ended)."""
         with self._lock:
-            n = len(self._items)
             self._items.clear()
-        return n
 
     async def take(self) -> list[T]:
         """Loop only: everything waiting, once a batch has gathered."""

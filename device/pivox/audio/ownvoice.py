@@ -87,16 +87,21 @@ class OwnVoice:
         while not self._stopping:
             self._wake.wait()
             self._wake.clear()
-            if self.failed:
-                continue
-            try:
-                self.catch_up()
-            except Exception:  # the twin is a nicety: without it, echo may wake us
-                log.exception("own-voice engine failed; its keyword may wake the speaker")
-                self.failed = True
+            self.catch_up()
 
     def catch_up(self) -> None:
-        """Hear everything played so far, on the calling thread."""
+        """Hear everything played so far, on the calling thread. An engine that fails is
+        reported once and then left alone: the twin is a nicety, and without it only the
+        echo of a keyword may wake the speaker."""
+        if self.failed:
+            return
+        try:
+            self._hear_backlog()
+        except Exception:
+            log.exception("own-voice engine failed; its keyword may wake the speaker")
+            self.failed = True
+
+    def _hear_backlog(self) -> None:
         with self._hearing:
             with self._lock:
                 batch = list(self._backlog)
@@ -113,10 +118,5 @@ class OwnVoice:
 
     def explains(self, now: float) -> bool:
         """Whether a keyword the microphone heard at `now` is the speaker's own."""
-        if not self.failed:
-            try:
-                self.catch_up()
-            except Exception:
-                log.exception("own-voice engine failed; its keyword may wake the speaker")
-                self.failed = True
+        self.catch_up()
         return -BEFORE_S < now - self.said_at < AFTER_S

@@ -94,6 +94,8 @@ class WavSource:
         self.frames_read = 0
         self.started_at: float | None = None  # monotonic time of the first sample
         self.duration_s = len(self._pcm) / (RATE * 2)
+        self.overruns = 0
+        self.backlog_s = 0.0  # one frame at a time
 
     def read(self) -> bytes:
         if self.started_at is None:

@@ -28,5 +28,11 @@ def frame_bytes(frame_ms: int, rate: int = MIC_RATE) -> int:
     return rate * frame_ms // 1000 * SAMPLE_BYTES
 
 
+def frames_per_message(frame_ms: int) -> int:
+    """Microphone frames of `frame_ms` that make one uplink message (UPLINK_MS): the loop
+    is woken for that many, and the uplink sends that many as one."""
+    return max(1, UPLINK_MS // frame_ms)
+
+
 FRAME_BYTES = frame_bytes(FRAME_MS)  # 640: 20 ms of microphone audio
 FRAME_SAMPLES = FRAME_BYTES // SAMPLE_BYTES  # 320

@@ -22,7 +22,7 @@ from pivox.audio.playback import Player
 from pivox.audio.vad import SpeechDetector
 from pivox.config import Config
 from pivox.core import events as ev
-from pivox.core.formats import UPLINK_MS
+from pivox.core.formats import frames_per_message
 from pivox.daemon.faults import FaultHook
 from pivox.hw.buttons import Buttons
 from pivox.hw.gpio import LedDriver, LedRing
@@ -72,7 +72,7 @@ def build(cfg: Config, loop: asyncio.AbstractEventLoop, over: Overrides, wake: W
     one, and their own death to `died(part)`."""
     frame_ms = cfg.audio.frame_ms
     frames: Handoff[Captured] = Handoff(loop, maxlen=max(10, 2000 // frame_ms),
-                                        batch=max(1, UPLINK_MS // frame_ms))
+                                        batch=frames_per_message(frame_ms))
     events: EventChannel[ev.Event] = EventChannel(loop, post)
     echo, echo_ref = open_echo(cfg)
     pb = cfg.audio.playback

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import websockets
 
-from pivox.core.formats import UPLINK_MS
+from pivox.core.formats import frames_per_message
 from pivox.link import codec as lc
 
 Item = tuple[bytes | str, float | None]  # pcm or "start"/"end", and when it was captured
@@ -88,7 +88,7 @@ class Uplink:
         batch = [self._items.popleft()]
         if isinstance(batch[0][0], str):
             return batch
-        most = max(1, UPLINK_MS // self._frame_ms)
+        most = frames_per_message(self._frame_ms)
         while self._items and len(batch) < most and not isinstance(self._items[0][0], str):
             batch.append(self._items.popleft())
         return batch

@@ -1,0 +1,51 @@
+"""The capture thread's hand-off to the loop: the loop is woken once a message's worth of
+frames waits, not per frame; a stream's stale tail can be thrown away; a loop that falls
+behind loses the oldest frames, counted."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from pivox.audio.handoff import Handoff
+
+
+def from_thread(h: Handoff[int], items: list[int]) -> None:
+    t = threading.Thread(target=lambda: [h.put(i) for i in items])
+    t.start()
+    t.join()
+
+
+def test_the_loop_is_woken_once_a_batch_waits() -> None:
+    async def main() -> tuple[bool, list[int]]:
+        h: Handoff[int] = Handoff(asyncio.get_running_loop(), maxlen=10, batch=3)
+        taker = asyncio.create_task(h.take())
+        from_thread(h, [1, 2])
+        await asyncio.sleep(0.1)
+        early = taker.done()  # two frames do not make a batch
+        from_thread(h, [3])
+        return early, await asyncio.wait_for(taker, 2)
+
+    early, got = asyncio.run(main())
+    assert not early, "the loop was woken before a batch had gathered"
+    assert got == [1, 2, 3]
+
+
+def test_a_discarded_tail_never_reaches_the_next_stream() -> None:
+    async def main() -> list[int]:
+        h: Handoff[int] = Handoff(asyncio.get_running_loop(), maxlen=10, batch=3)
+        from_thread(h, [1, 2])  # the last stream's tail, too short to wake the loop
+        h.discard()
+        from_thread(h, [3, 4, 5])
+        return await asyncio.wait_for(h.take(), 2)
+
+    assert asyncio.run(main()) == [3, 4, 5]
+
+
+def test_a_loop_that_falls_behind_loses_the_oldest_frames_counted() -> None:
+    async def main() -> tuple[list[int], int]:
+        h: Handoff[int] = Handoff(asyncio.get_running_loop(), maxlen=4, batch=1)
+        from_thread(h, list(range(10)))
+        return await asyncio.wait_for(h.take(), 2), h.dropped
+
+    assert asyncio.run(main()) == ([6, 7, 8, 9], 6)
