@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pivox import config
-from pivox.adapters import setup_options
+from pivox.link.options import setup_options
 from pivox.core import events as ev
 from pivox.hw.netwatch import NetWatch
 from pivox.link import codec as lc

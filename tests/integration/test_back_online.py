@@ -21,8 +21,8 @@ import pytest
 from live import wait_for
 
 from pivox import config
-from pivox.adapters import setup_options
 from pivox.core import events as ev
+from pivox.link.options import setup_options
 from pivox.link.session import LiveSession, policy_for
 from pivox.reference.server import ReferenceServer
 

@@ -14,10 +14,10 @@ import websockets
 from live import DATA, wait_for
 
 from pivox import config
-from pivox.adapters import setup_options
 from pivox.audio.wavfile import read_wav
 from pivox.core import events as ev
 from pivox.link import codec as lc
+from pivox.link.options import setup_options
 from pivox.link.session import LiveSession, policy_for
 from pivox.reference.server import Faults, ReferenceServer
 

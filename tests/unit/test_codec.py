@@ -220,19 +220,20 @@ def test_every_allowed_option_combination_validates(model: str) -> None:
 
 
 def test_search_grounding_is_on_by_default_and_can_be_left_out() -> None:
-    from pivox import adapters, config
+    from pivox import config
+    from pivox.link.options import setup_options
 
-    on = lc.build_setup(adapters.setup_options(config.parse("")), profile_for(
+    on = lc.build_setup(setup_options(config.parse("")), profile_for(
         "gemini-3.8-live")[0], None)["setup"]
     assert on["tools"][1] == {"googleSearch": {}}
     names = {d["name"] for d in on["tools"][0]["functionDeclarations"]}
     assert {"set_timer", "cancel_timer", "list_timers", "set_alarm"} <= names
     assert all(d["behavior"] == "NON_BLOCKING" for d in on["tools"][0]["functionDeclarations"]
                if d["name"] != "get_local_time")
-    off = lc.build_setup(adapters.setup_options(config.parse("[link]\nsearch = false\n")),
+    off = lc.build_setup(setup_options(config.parse("[link]\nsearch = false\n")),
                          profile_for("gemini-3.8-live")[0], None)["setup"]
     assert {"googleSearch": {}} not in off["tools"]
-    plain = lc.build_setup(adapters.setup_options(config.parse(
+    plain = lc.build_setup(setup_options(config.parse(
         "[link]\nmodel = \"gemini-3.1-flash-live-preview\"\n")),
         profile_for("gemini-3.1-flash-live-preview")[0], None)["setup"]
     assert plain["tools"][1] == {"googleSearch": {}}

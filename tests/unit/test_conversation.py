@@ -9,7 +9,6 @@ import pytest
 from test_codec import validate_client_frame
 
 from pivox import config
-from pivox.adapters import setup_options
 from pivox.audio.preroll import Cut, keyword_cut
 from pivox.core import events as ev
 from pivox.core.handlers import asks
@@ -17,6 +16,7 @@ from pivox.core.machine import Machine, State, Timings, step
 from pivox.core.models import PROFILES, profile_for
 from pivox.link import codec as lc
 from pivox.link import tools
+from pivox.link.options import setup_options
 from pivox.reference import rules
 
 T = Timings()

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from pivox.adapters import local_ip
 from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.capture import Capture
 from pivox.audio.playback import Player
@@ -332,3 +332,12 @@ def run_daemon(cfg: Config) -> int:
 
     return asyncio.run(main())
 
+
+def local_ip() -> str:
+    """The address other machines reach this one at (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+            return str(s.getsockname()[0])
+        except OSError:
+            return ""

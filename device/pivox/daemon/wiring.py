@@ -1,7 +1,8 @@
 """The parts of a running speaker, built from config: threads, link, LEDs, buttons.
 
-Device kinds are chosen in `pivox.adapters`; this module connects the parts to each other
-and to the loop (who reports to whom), so the daemon itself never builds anything. Tests
+Device kinds are chosen in `pivox.audio.devices` and the session's setup in
+`pivox.link.options`; this module connects the parts to each other and to the loop (who
+reports to whom), so the daemon itself never builds anything. Tests
 pass their own source, sink, wake engine or notifier; everything else is the real thing.
 """
 
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pivox.adapters import open_echo, open_sink, open_source, setup_options
 from pivox.audio.base import AudioSink, AudioSource
 from pivox.audio.capture import Capture, Captured
+from pivox.audio.devices import open_echo, open_sink, open_source
 from pivox.audio.handoff import EventChannel, Handoff
 from pivox.audio.ownvoice import OwnVoice
 from pivox.audio.playback import Player
@@ -27,6 +28,7 @@ from pivox.daemon.faults import FaultHook
 from pivox.hw.buttons import Buttons
 from pivox.hw.gpio import LedDriver, LedRing
 from pivox.link.base import RealtimeLink
+from pivox.link.options import setup_options
 from pivox.link.session import LiveSession
 from pivox.wake import engine_for, make_engine
 from pivox.wake.base import WakeEngine

@@ -86,10 +86,10 @@ async def _websocket(ctx: Context, target: str, headers: dict[str, str],
 
     import websockets
 
-    from pivox.adapters import setup_options
     from pivox.core.models import profile_for
     from pivox.link import codec as lc
     from pivox.link.dial import open_ws
+    from pivox.link.options import setup_options
     from pivox.secrets import RedactingLogger
 
     link = ctx.cfg.link
@@ -127,7 +127,7 @@ async def _websocket(ctx: Context, target: str, headers: dict[str, str],
 
 
 async def _endpoint(ctx: Context) -> Check:
-    from pivox.adapters import setup_options
+    from pivox.link.options import setup_options
     from pivox.link.session import LiveSession
 
     link = ctx.cfg.link
