@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from pivox import config
-from pivox.link.options import setup_options
 from pivox.core import events as ev
 from pivox.hw.netwatch import NetWatch
 from pivox.link import codec as lc
+from pivox.link.options import setup_options
 from pivox.link.session import LiveSession, policy_for
 from pivox.reference.server import LIVE_PATH, Faults, ReferenceServer
 
