@@ -4,11 +4,14 @@ The real daemon runs as systemd would start it (NOTIFY_SOCKET bound here, Watchd
 with the debug fault hook on. For every part, a kill and a wedge: a kill of a vital part
 ends the process non-zero with one journal line naming the part, a kill of an LED driver
 or the control socket restarts that part alone and says so, and any wedge stops the
-WATCHDOG=1 pings, so systemd would restart the service within WatchdogSec.
+WATCHDOG=1 pings, so systemd would restart the service within WatchdogSec. A stall (one
+coroutine stops, the loop runs on) is told by the part's own check: here the timer
+scheduler's, which must be back from its wait when it said it would be.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,9 +25,9 @@ VITAL = ("capture", "playback", "link", "pump", "deadlines", "alerts")
 RESTARTABLE = ("leds", "control", "netwatch")
 
 
-def _start(tmp_path: Path, notify: NotifySocket):
+def _start(tmp_path: Path, notify: NotifySocket, extra: str = ""):
     make_config(tmp_path, f"ws://127.0.0.1:{free_port()}/nothing-listens",
-                extra='[leds]\nkind = "none"\n')
+                extra='[leds]\nkind = "none"\n' + extra)
     log = tmp_path / "daemon.log"
     proc = start_daemon(tmp_path / "pivox.toml", notify, log, env={"PIVOX_FAULT_HOOK": "1"})
     notify.wait(lambda: notify.lines("READY"), 30, "READY=1")
@@ -100,6 +103,55 @@ def test_a_nicety_that_dies_restarts_alone(tmp_path: Path, notify, part: str) ->
     assert code == 0, text[-2000:]
     assert f"{part} failed (InjectedFault" in text and "restarting it" in text, text[-2000:]
     assert status["health"]["restarts"] == {part: 1}, status["health"]
+
+
+def _timer_due_in(tmp_path: Path, seconds: float) -> str:
+    """A state file holding a timer due `seconds` from now; the config that reads it."""
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"version": 1, "timers": [
+        {"label": "pasta", "seconds": 600, "due": time.time() + seconds}]}))
+    return f'[state]\nfile = "{state}"\n'
+
+
+def _quiet_since(notify: NotifySocket, at: float, timeout: float) -> float | None:
+    """When the pings stopped after `at` (none for three watchdog periods), or None."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        last = max([at, *pings(notify)])
+        if time.monotonic() - last > 3 * WATCHDOG_S:
+            return last
+        time.sleep(0.1)
+    return None
+
+
+def test_a_timer_coming_due_keeps_the_watchdog_fed(tmp_path: Path, notify) -> None:
+    """The scheduler's own promise (back from its wait by the due time) is kept: a timer
+    that rings is no stall."""
+    proc, log, _ = _start(tmp_path, notify, _timer_due_in(tmp_path, 3.0))
+    try:
+        stopped = _quiet_since(notify, time.monotonic(), 12.0)
+        alive = proc.poll() is None
+    finally:
+        stop_daemon(proc)
+    text = log.read_text()
+    assert "'pasta' rings" in text, text[-2000:]
+    assert stopped is None and alive, text[-2000:]
+
+
+def test_a_stalled_timer_scheduler_stops_the_watchdog(tmp_path: Path, notify) -> None:
+    """The scheduler stops in its wait while the loop runs on: the pings stop soon after
+    the timer it holds was due, and the journal says why."""
+    proc, log, sock = _start(tmp_path, notify, _timer_due_in(tmp_path, 3.0))
+    try:
+        at = _fault(sock, "alerts", "stall")
+        stopped = _quiet_since(notify, at, 20.0)
+        alive = proc.poll() is None
+    finally:
+        stop_daemon(proc)
+    text = log.read_text()
+    assert stopped is not None, "WATCHDOG=1 kept coming after the scheduler stalled"
+    assert alive, text[-2000:]  # stalled, not dead: only the pings tell
+    assert "alerts: timer scheduler" in text and "'pasta' rings" not in text, text[-2000:]
 
 
 def test_the_fault_hook_is_off_unless_enabled(tmp_path: Path, notify) -> None:

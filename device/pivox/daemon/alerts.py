@@ -39,6 +39,10 @@ RING_PERIOD_S = 1.5  # one 0.6 s burst of the ring earcon, then a pause
 BUSY_MS = 100.0  # more than this queued for the speaker: the next burst waits
 LINK_WAIT_S = 3.0  # an announcement from idle waits this long for a session to open
 TALKING = (State.THINKING, State.SPEAKING)  # the model has the speaker: the ring pauses
+# The wall clock can be set under a wait (NTP at boot, a time zone moved): the next due
+# time is looked at again at least this often, so nothing rings more than this late.
+RECHECK_S = 60.0
+STALL_S = 5.0  # the scheduler this late out of its own wait has stalled: a timer may not ring
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Alerts:
             player.volume = saved.volume
         self._saved = saved
         self._changed = asyncio.Event()  # the schedule changed: recompute the next wake
+        self._wake_by: float | None = None  # monotonic: when the scheduler is due to look
         self._state_seen = asyncio.Event()  # the machine's state changed
         self._ringing: list[str] = []
         self._ring_task: asyncio.Task[None] | None = None
@@ -134,8 +139,18 @@ class Alerts:
         if (round(self._player.volume, 3), muted) != (self._saved.volume, self._saved.muted):
             self._save_soon()
 
+    def stalled(self, now: float) -> str:
+        """The supervisor's check (`now` monotonic): a scheduler that is not back from its
+        wait well after it was due (its own timeout, or a change to the schedule) has
+        stalled without raising, and a timer set on it would never ring."""
+        if self._wake_by is None or now - self._wake_by < STALL_S:
+            return ""
+        return f"timer scheduler {now - self._wake_by:.0f} s late"
+
     def _touched(self) -> None:
         self._changed.set()
+        now = time.monotonic()  # the scheduler must see the change at once
+        self._wake_by = now if self._wake_by is None else min(self._wake_by, now)
         self._save_soon()
 
     def _current(self) -> hs.Saved:
@@ -179,10 +194,13 @@ class Alerts:
         try:
             while True:
                 nxt = sc.next_due(self.schedule, self.zone)
-                timeout = None if nxt is None else max(0.0, nxt - self._clock())
+                timeout = None if nxt is None else min(RECHECK_S,
+                                                       max(0.0, nxt - self._clock()))
                 self._changed.clear()
+                self._wake_by = None if timeout is None else time.monotonic() + timeout
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout)
+                self._wake_by = None
                 self.schedule, fired = sc.due(self.schedule, self._clock(), self.zone)
                 for f in fired:
                     self._ring(f)

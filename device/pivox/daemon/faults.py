@@ -5,7 +5,9 @@ Off unless the process starts with `PIVOX_FAULT_HOOK=1` (tests set it; the unit 
 does): then the control socket accepts `{"cmd": "fault", "part": P, "mode": M}`. A kill
 raises `InjectedFault` inside the part; a wedge blocks it without raising: a thread stops
 in its loop, a coroutine blocks the event loop (the way a blocking call in a coroutine
-wedges a real daemon). Either way, systemd must see the pings stop or the process exit.
+wedges a real daemon). A stall stops a coroutine alone while the loop runs on (the way an
+await that is never answered does): only the part's own check can tell. Either way,
+systemd must see the pings stop or the process exit.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 log = logging.getLogger("pivox.faults")
 ENV = "PIVOX_FAULT_HOOK"
-MODES = ("kill", "wedge")
+MODES = ("kill", "wedge", "stall")
 
 
 class InjectedFault(RuntimeError):
@@ -42,7 +44,7 @@ class FaultHook:
         if part not in self.parts:
             raise ValueError(f"unknown part {part!r}: one of {', '.join(self.parts)}")
         if mode not in MODES:
-            raise ValueError(f"unknown fault mode {mode!r}: kill or wedge")
+            raise ValueError(f"unknown fault mode {mode!r}: kill, wedge or stall")
         log.warning("fault hook: %s %s", mode, part)
         with self._lock:
             self._armed[part] = mode
@@ -60,14 +62,15 @@ class FaultHook:
             mode = self._take(part)
             if mode == "kill":
                 raise InjectedFault(f"{part} killed by the fault hook")
-            if mode == "wedge":
+            if mode in ("wedge", "stall"):
                 while True:  # wedged for good, as a stuck driver call would be
                     time.sleep(3600)
         return check
 
     def wrap(self, part: str, run: Callable[[], Coroutine[Any, Any, None]]
              ) -> Callable[[], Coroutine[Any, Any, None]]:
-        """A task's coroutine that behaves as `run` until armed, then fails or wedges."""
+        """A task's coroutine that behaves as `run` until armed, then fails, wedges or
+        stalls."""
         async def guarded() -> None:
             event = self._changed.setdefault(part, asyncio.Event())
             inner = asyncio.ensure_future(run())
@@ -85,6 +88,9 @@ class FaultHook:
                     if mode == "wedge":
                         while True:  # blocks the loop: nothing else runs
                             time.sleep(3600)
+                    if mode == "stall":  # the part stops; the loop and the task live on
+                        inner.cancel()
+                        await asyncio.Event().wait()
             finally:
                 inner.cancel()
         return guarded

@@ -190,7 +190,7 @@ class Daemon:
         sup.task("deadlines", wrap("deadlines", self._deadlines), check=self._overdue)
         sup.task("leds", wrap("leds", self._leds), restart=True)
         assert self.alerts is not None  # a timer must ring: its loss restarts the service
-        sup.task("alerts", wrap("alerts", self.alerts.run))
+        sup.task("alerts", wrap("alerts", self.alerts.run), check=self.alerts.stalled)
         sup.task("control", wrap("control", lambda: self._control(control)), restart=True)
         # The kernel's news of a returning network ends any backoff wait at once.
         self.netwatch = NetWatch(lambda _why: parts.link.network_changed())
