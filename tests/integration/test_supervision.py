@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+import wave
 from pathlib import Path
 
 import pytest
 from live import free_port, make_config
-from test_systemd import WATCHDOG_S, NotifySocket, start_daemon, stop_daemon
+from test_systemd import WATCHDOG_S, NotifySocket, ServerThread, start_daemon, stop_daemon
 
 from pivox.control import request
 
@@ -25,8 +26,9 @@ VITAL = ("capture", "playback", "link", "pump", "deadlines", "alerts")
 RESTARTABLE = ("leds", "control", "netwatch")
 
 
-def _start(tmp_path: Path, notify: NotifySocket, extra: str = ""):
-    make_config(tmp_path, f"ws://127.0.0.1:{free_port()}/nothing-listens",
+def _start(tmp_path: Path, notify: NotifySocket, extra: str = "", url: str = "",
+           mic: Path | None = None):
+    make_config(tmp_path, url or f"ws://127.0.0.1:{free_port()}/nothing-listens", mic=mic,
                 extra='[leds]\nkind = "none"\n' + extra)
     log = tmp_path / "daemon.log"
     proc = start_daemon(tmp_path / "pivox.toml", notify, log, env={"PIVOX_FAULT_HOOK": "1"})
@@ -167,3 +169,33 @@ def test_the_fault_hook_is_off_unless_enabled(tmp_path: Path, notify) -> None:
         code = stop_daemon(proc)
     assert not reply["ok"] and "unknown command" in reply["error"], reply
     assert code == 0
+
+
+@pytest.mark.parametrize("part", ("pump", "deadlines"))
+def test_a_stalled_part_stops_the_watchdog_once_it_has_work(tmp_path: Path, notify,
+                                                            part: str) -> None:
+    """Stalled while idle, the frame pump and the deadline task have nothing to fall
+    behind on; asked to talk, the speaker gives them work they never do."""
+    quiet = tmp_path / "quiet.wav"
+    with wave.open(str(quiet), "wb") as w:  # a quiet room: no wake word starts anything
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(16000 * 2 * 30))
+    server = ServerThread()
+    proc, log, sock = _start(tmp_path, notify, url=server.server.url, mic=quiet)
+    try:
+        at = _fault(sock, part, "stall")
+        time.sleep(3 * WATCHDOG_S)
+        idle_pings = [t for t in pings(notify) if t > at + 2 * WATCHDOG_S]
+        request(sock, "talk")
+        stopped = _quiet_since(notify, time.monotonic(), 15.0)
+        alive = proc.poll() is None
+    finally:
+        stop_daemon(proc)
+        server.stop()
+    text = log.read_text()
+    assert idle_pings, text[-2000:]  # nothing to do is no stall
+    assert stopped is not None, f"WATCHDOG=1 kept coming after {part} stalled"
+    assert alive, text[-2000:]
+    assert f"watchdog withheld: {part}:" in text, text[-2000:]
