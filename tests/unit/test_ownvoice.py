@@ -4,6 +4,7 @@ time its echo can take to come back, and a keyword it did not say always is."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,13 @@ from pivox.wake import make_engine
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-def speak(own: OwnVoice, wav: Path, at: float) -> float:
-    """Play a recording through the speaker from `at`, in 20 ms periods; returns its end."""
+def speak(own: OwnVoice, wav: Path, at: float, period: int = 320,
+          feed: Callable[[np.ndarray, float], None] | None = None) -> float:
+    """Play a recording through the speaker from `at` in periods of `period` samples, to
+    `feed` (the twin's engine directly by default); returns its end."""
     pcm = np.frombuffer(read_wav(wav), dtype=np.int16)
-    for i in range(0, len(pcm), 320):
-        own.hear(pcm[i : i + 320], at + i / 16000)
+    for i in range(0, len(pcm), period):
+        (feed or own.hear)(pcm[i : i + period], at + i / 16000)
     return at + len(pcm) / 16000
 
 
@@ -42,10 +45,7 @@ def test_other_speech_from_the_speaker_explains_nothing() -> None:
 
 def play(own: OwnVoice, wav: Path, at: float) -> float:
     """As the playback thread gives it: `listen`, 40 ms periods; returns the end."""
-    pcm = np.frombuffer(read_wav(wav), dtype=np.int16)
-    for i in range(0, len(pcm), 640):
-        own.listen(pcm[i : i + 640], at + i / 16000)
-    return at + len(pcm) / 16000
+    return speak(own, wav, at, 640, own.listen)
 
 
 def test_the_answer_never_waits_on_the_twins_own_thread() -> None:

@@ -105,6 +105,8 @@ class DoubleTalk:
         """The speaker's sound has left the room and frames stop coming here: whoever had
         the floor over it, the next reply is judged from its first frame (and its own
         reference, not what is left of the last one's)."""
+        if not self._ref:  # at rest already: every frame between replies comes here
+            return
         self._above = self._left = 0
         self.talking = False
         self._ref.clear()
