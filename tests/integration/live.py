@@ -57,6 +57,16 @@ socket = "{tmp / 'control.sock'}"
     return config.load(path)
 
 
+def write_wav(path: Path, pcm: bytes | np.ndarray, rate: int = 16000) -> Path:
+    """A mono s16 recording for a daemon's microphone (a WAV source)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm if isinstance(pcm, bytes) else pcm.astype("<i2").tobytes())
+    return path
+
+
 def read_speaker(path: Path) -> np.ndarray:
     with wave.open(str(path)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from live import make_config
+from live import make_config, write_wav
 
 from pivox.audio.wavfile import read_wav
 from pivox.reference.coverage import compose
@@ -29,13 +28,7 @@ QUESTION = read_wav(FIXTURES / "question.wav")
 
 def mic(tmp: Path) -> Path:
     pcm, _ = compose([0.6, KEYWORD, 0.5, QUESTION, 7.0, QUESTION, 4.0], seed=5)
-    path = tmp / "mic.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm)
-    return path
+    return write_wav(tmp / "mic.wav", pcm)
 
 
 def converse(tmp: Path, run_daemon: Any, extra: str = "", **server_kw: Any

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import DATA, wait_for
+from live import DATA, wait_for, write_wav
 from mqtt_rig import Broker, Recorder, needs_mosquitto
 
 from pivox import __version__
@@ -75,11 +75,8 @@ def per_speaker(rec: Recorder, nodes: list[str], since: float, until: float) -> 
 def delayed_question(path: Path, delay_s: float) -> Path:
     """The demo recording (wake word, then a question) after `delay_s` of silence."""
     with wave.open(str(DATA / "demo_mic.wav")) as w:
-        params, pcm = w.getparams(), w.readframes(w.getnframes())
-    with wave.open(str(path), "wb") as out:
-        out.setparams(params)
-        out.writeframes(bytes(int(delay_s * params.framerate) * params.sampwidth) + pcm)
-    return path
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    return write_wav(path, bytes(int(delay_s * rate) * 2) + pcm, rate)
 
 
 def conversation_messages(rec: Recorder, node: str) -> tuple[int, float]:

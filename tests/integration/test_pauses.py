@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import make_config
+from live import make_config, write_wav
 
 from pivox.audio.wavfile import read_wav
 from pivox.reference.coverage import Coverage, compose, coverage
@@ -30,15 +30,7 @@ MODES = ("server", "local")
 
 def scenario(tmp: Path, pause: float) -> Path:
     pcm, _ = compose([0.6, KEYWORD, pause, QUESTION, 3.0], seed=round(pause * 10))
-    path = tmp / f"mic_{pause}.wav"
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm)
-    return path
+    return write_wav(tmp / f"mic_{pause}.wav", pcm)
 
 
 def converse(tmp: Path, pause: float, mode: str, run_daemon: Any, **server_kw: Any

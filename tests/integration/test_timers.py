@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from live import make_config, read_speaker, wait_for
+from live import make_config, read_speaker, wait_for, write_wav
 
 from pivox.audio import earcons
 from pivox.control import request
@@ -255,15 +255,7 @@ async def _start_and_save(folder: Path, run_daemon) -> object:
 
 
 def silent_mic(tmp: Path) -> Path:
-    import wave
-
-    mic = tmp / "silence.wav"
-    with wave.open(str(mic), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(bytes(16000 * 2 * 3))
-    return mic
+    return write_wav(tmp / "silence.wav", bytes(16000 * 2 * 3))
 
 
 def test_an_announcement_is_said_by_the_model_with_the_link_up(tmp_path: Path, run_daemon

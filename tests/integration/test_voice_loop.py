@@ -9,7 +9,16 @@ from pathlib import Path
 
 import numpy as np
 from google.genai import types
-from live import DATA, LIVE_PATH, demo_manifest, free_port, make_config, read_speaker, wait_for
+from live import (
+    DATA,
+    LIVE_PATH,
+    demo_manifest,
+    free_port,
+    make_config,
+    read_speaker,
+    wait_for,
+    write_wav,
+)
 
 from pivox.core.formats import UPLINK_MS
 from pivox.core.linkpolicy import Params
@@ -75,12 +84,7 @@ def _question_right_after_wake(tmp: Path) -> tuple[Path, np.ndarray, float]:
     assert rate == 16000
     end, start = int(m["keyword_end_s"] * rate), int(m["speech_start_s"] * rate)
     cut = np.concatenate([pcm[:end], pcm[start:]])
-    path = tmp / "wake_then_question.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(cut.astype("<i2").tobytes())
+    path = write_wav(tmp / "wake_then_question.wav", cut, rate)
     return path, cut.astype(np.float32), end / rate
 
 

@@ -9,7 +9,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from live import DATA, demo_manifest, make_config
+from live import DATA, demo_manifest, make_config, write_wav
 
 from pivox.cli import main as cli_main
 from pivox.reference.server import ReferenceServer
@@ -29,12 +29,7 @@ def room(seconds: float, seed: int) -> np.ndarray:
 
 
 def write(path: Path, *parts: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.concatenate(parts).tobytes())
-    return path
+    return write_wav(path, np.concatenate(parts), RATE)
 
 
 def test_a_stop_word_over_the_reply_ends_it_at_once(tmp_path: Path, run_daemon) -> None:

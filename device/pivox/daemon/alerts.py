@@ -29,6 +29,7 @@ from pivox.config import Config
 from pivox.core import events as ev
 from pivox.core import schedule as sc
 from pivox.core.machine import CONVERSATION, Machine, State
+from pivox.daemon.supervisor import stale
 from pivox.home import state as hs
 from pivox.link import tools
 from pivox.link.base import RealtimeLink
@@ -143,9 +144,8 @@ class Alerts:
         """The supervisor's check (`now` monotonic): a scheduler that is not back from its
         wait well after it was due (its own timeout, or a change to the schedule) has
         stalled without raising, and a timer set on it would never ring."""
-        if self._wake_by is None or now - self._wake_by < STALL_S:
-            return ""
-        return f"timer scheduler {now - self._wake_by:.0f} s late"
+        return "" if self._wake_by is None else stale(
+            "timer scheduler wake-up since it was due", self._wake_by, now, STALL_S)
 
     def _touched(self) -> None:
         self._changed.set()
