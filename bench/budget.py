@@ -14,9 +14,9 @@ was dropped or overrun. The smallest clean quota is searched on QUOTAS by bisect
 (clean is taken to be monotonic in the quota).
 
 The rig's own floor is measured beside it with the same method: a bare loop in its own
-process that only reads the microphone PCM (16 kHz, 20 ms periods) and writes the
-speaker PCM (48 kHz, 20 ms periods), as the daemon's two audio threads do, is clean at a
-quota when neither device over- or underran. On a Pi's own `hw:` devices that floor is
+process that only reads the microphone PCM (16 kHz) and writes the speaker PCM (48 kHz)
+with the daemon's default periods (pivox.config), as its two audio threads do, is clean
+at a quota when neither device over- or underran. On a Pi's own `hw:` devices that floor is
 not paid: the quota also pays for libpulse inside the process here.
 """
 
@@ -263,14 +263,19 @@ def _floor_child(seconds: float) -> dict[str, Any]:
     """The bare loop: the daemon's two device streams and nothing else."""
     import alsaaudio
 
+    from pivox.config import CaptureConfig, PlaybackConfig
+
+    mic_period = 16000 * CaptureConfig().period_ms // 1000
+    spk_period = 48000 * PlaybackConfig().period_ms // 1000
     cap = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device="pivox_mic",
                         rate=16000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
-                        periodsize=320, periods=4)
+                        periodsize=mic_period, periods=4)
     spk = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device="pivox_spk",
                         rate=48000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
-                        periodsize=960, periods=4)
-    tone = (np.sin(np.arange(960) * 2 * np.pi * 441 / 48000) * 8000).astype("<i2").tobytes()
-    counts = {"overruns": 0, "underruns": 0, "mic_frames": 0}
+                        periodsize=spk_period, periods=4)
+    n = np.arange(spk_period)
+    tone = (np.sin(n * 2 * np.pi * 441 / 48000) * 8000).astype("<i2").tobytes()
+    counts = {"overruns": 0, "underruns": 0, "mic_samples": 0}
     stop = threading.Event()
 
     def play() -> None:
@@ -289,7 +294,7 @@ def _floor_child(seconds: float) -> dict[str, Any]:
         if n < 0:
             counts["overruns"] += 1
         elif n:
-            counts["mic_frames"] += 1
+            counts["mic_samples"] += n
     stop.set()
     player.join(timeout=1)
     return counts
@@ -323,10 +328,9 @@ def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
         rig.stop()
         if quota is not None:
             quota.remove()
-    expected = FLOOR_S * 50
     return {"quota_pct": pct, "cpu_pct": round(used, 2), **r,
             "clean": r["overruns"] == 0 and r["underruns"] == 0
-            and r["mic_frames"] >= 0.95 * expected}
+            and r["mic_samples"] >= 0.95 * FLOOR_S * 16000}
 
 
 def _search(grid: tuple[float, ...], is_clean: Any) -> float | None:
