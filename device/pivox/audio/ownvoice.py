@@ -1,13 +1,15 @@
-"""The speaker must not answer to its own voice: a keyword the microphone hears just after
-the speaker said it is recognised as echo, whether or not the canceller has learnt the
-room yet.
+"""The speaker must not answer to its own voice: a twin of the wake engine listens to
+exactly what is being played, so a keyword the microphone hears just after the speaker
+said it is recognised as echo, whether or not the canceller has learnt the room yet.
 
-A twin of the wake engine decides, and only when asked. The playback thread keeps the
-last KEEP_S of what it played (16 kHz, stamped with when it is heard) in a ring, which costs
-an append per period. When the microphone's engine fires, `explains` runs the twin afresh
-over that ring on the asking thread. A keyword in the microphone is rare and replies are
-long, so the twin costs nothing while the speaker talks: no thread, no wake-ups, no engine
-pass over audio nobody asks about. If the speaker has been silent, the ring answers at once.
+The twin hears in batches, off the playback thread: `listen` only appends a period to a
+bounded backlog (the oldest dropped and counted), and the twin's thread wakes once per
+BATCH_S of sound, not once per period, so a slow engine call can never make the speaker
+run dry and the board is not woken fifty times a second for it. A batch can be up to
+BATCH_S behind the speaker, so `explains` first hears whatever is still waiting (on the
+asking thread, rarely: only when the microphone heard a keyword): the answer never
+depends on how far the twin's thread has got. Silence past SILENT_S after the last sound
+is not kept at all: the engine has decided by then, and hearing nothing costs nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from pivox.core.wakeword import WakeEngine
 log = logging.getLogger("pivox.ownvoice")
 BEFORE_S = 0.5  # the microphone's engine may decide a little before the twin does
 AFTER_S = 1.5  # echo delay, device buffers and the two engines' timing differences
-LEAD_S = 2.0  # played audio the twin hears before a keyword that ended AFTER_S ago
-KEEP_S = LEAD_S + AFTER_S + BEFORE_S + 0.5  # the ring: the last this much of the speaker
+SILENT_S = 1.5  # silence fed after the last sound: the engine's window and its decision
+BATCH_S = 0.2  # sound gathered before the twin's thread wakes
+BACKLOG_S = 2.0  # at most this much waits; older periods are dropped and counted
 
 
 class OwnVoice:
@@ -34,49 +37,86 @@ class OwnVoice:
     def __init__(self, engine: WakeEngine) -> None:
         self._engine = engine
         engine.stop_armed = True  # a stop word in a reply must not stop it either
-        self.said_at = -1e9  # monotonic time the speaker last finished saying a keyword
-        self.said = 0  # keywords the microphone heard that the speaker had said
+        self.said_at = -1e9  # monotonic time the speaker finished saying a keyword
+        self.said = 0
+        self.dropped = 0  # periods the twin fell too far behind to hear
+        self._silent_s = SILENT_S  # start quiet: nothing has been played yet
+        self._lock = threading.Lock()  # the backlog
+        self._hearing = threading.Lock()  # the engine: one hearer at a time, in order
+        self._backlog: deque[tuple[np.ndarray, float]] = deque()
+        self._backlog_s = 0.0
+        self._wake = threading.Event()
+        self._stopping = False
         self.failed = False
-        self._lock = threading.Lock()  # the ring
-        self._ring: deque[tuple[np.ndarray, float]] = deque()
-        self._ring_s = 0.0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="pivox-ownvoice",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=2)
+        self._thread = None
 
     def listen(self, pcm16k: np.ndarray, heard_at: float) -> None:
-        """Keep what the speaker plays from `heard_at` (16 kHz s16); only an append."""
+        """Keep what the speaker plays from `heard_at` (16 kHz s16); never blocks long."""
+        if pcm16k.any():
+            self._silent_s = 0.0
+        elif self._silent_s >= SILENT_S:
+            return
+        else:
+            self._silent_s += len(pcm16k) / MIC_RATE
         with self._lock:
-            self._ring.append((pcm16k, heard_at))
-            self._ring_s += len(pcm16k) / MIC_RATE
-            while self._ring_s > KEEP_S:
-                old, _ = self._ring.popleft()
-                self._ring_s -= len(old) / MIC_RATE
+            self._backlog.append((pcm16k, heard_at))
+            self._backlog_s += len(pcm16k) / MIC_RATE
+            while self._backlog_s > BACKLOG_S:
+                old, _ = self._backlog.popleft()
+                self._backlog_s -= len(old) / MIC_RATE
+                self.dropped += 1
+            ready = self._backlog_s >= BATCH_S or self._silent_s >= SILENT_S
+        if ready:
+            self._wake.set()
 
-    def explains(self, now: float) -> bool:
-        """Whether a keyword the microphone heard at `now` is the speaker's own: the twin
-        hears the speaker's last few seconds afresh. An engine that fails is reported once
-        and then left alone: the twin is a nicety, and without it only the echo of a
-        keyword may wake the speaker."""
-        with self._lock:
-            played = [(pcm, at) for pcm, at in self._ring if at + len(pcm) / MIC_RATE
-                      > now - AFTER_S - LEAD_S]
-        if self.failed or not any(pcm.any() for pcm, _ in played):
-            return False
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Hear everything played so far, on the calling thread. An engine that fails is
+        reported once and then left alone: the twin is a nicety, and without it only the
+        echo of a keyword may wake the speaker."""
+        if self.failed:
+            return
         try:
-            said = self._hear(played)
+            self._hear_backlog()
         except Exception:
             log.exception("own-voice engine failed; its keyword may wake the speaker")
             self.failed = True
-            return False
-        if said is None or not -BEFORE_S < now - said < AFTER_S:
-            return False
-        self.said_at = said
-        self.said += 1
-        return True
 
-    def _hear(self, played: list[tuple[np.ndarray, float]]) -> float | None:
-        """When the last keyword in `played` ended, as the twin hears it from the start."""
-        self._engine.reset()
-        said = None
-        for pcm, at in played:
-            if self._engine.process(pcm.tobytes()):
-                said = at + len(pcm) / MIC_RATE
-        return said
+    def _hear_backlog(self) -> None:
+        with self._hearing:
+            with self._lock:
+                batch = list(self._backlog)
+                self._backlog.clear()
+                self._backlog_s = 0.0
+            for pcm, at in batch:
+                self.hear(pcm, at)
+
+    def hear(self, pcm16k: np.ndarray, heard_at: float) -> None:
+        """What the speaker plays from `heard_at` on, as 16 kHz s16."""
+        if len(pcm16k) and self._engine.process(pcm16k.tobytes()):
+            self.said_at = heard_at + len(pcm16k) / MIC_RATE
+            self.said += 1
+
+    def explains(self, now: float) -> bool:
+        """Whether a keyword the microphone heard at `now` is the speaker's own."""
+        self.catch_up()
+        return -BEFORE_S < now - self.said_at < AFTER_S

@@ -107,12 +107,16 @@ class Player(DeviceThread):
         self.sink: AudioSink | None = None
 
     def start(self) -> None:
+        if self._own_voice is not None:
+            self._own_voice.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._poke.set()
         self._thread.join(timeout=3)
+        if self._own_voice is not None:
+            self._own_voice.stop()
 
     def play(self, pcm24k: bytes, label: str = "reply") -> None:
         """Queue 24 kHz s16 audio; converted in the playback thread, not here."""
