@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pivox.audio.capture import Capture
+from pivox.audio.vad import SpeechDetector
 from pivox.audio.wavfile import read_wav
 from pivox.core import events as ev
 from pivox.core.formats import FRAME_BYTES
@@ -43,11 +44,11 @@ class QueueMic:
 
 
 class Rig:
-    def __init__(self, engine: WakeEngine) -> None:
+    def __init__(self, engine: WakeEngine, speech: SpeechDetector | None = None) -> None:
         self.mic = QueueMic()
         self.events: list[ev.Event] = []
         self.cap = Capture(lambda: self.mic, engine, None,  # type: ignore[arg-type]
-                           self.events.append)
+                           self.events.append, speech=speech)
         self.fed = 0
 
     def heard(self, pcm: bytes) -> list[str]:
@@ -64,8 +65,9 @@ class Rig:
 
 
 @contextlib.contextmanager
-def running(engine: WakeEngine | None = None) -> Iterator[Rig]:
-    r = Rig(engine or make_engine())
+def running(engine: WakeEngine | None = None, speech: SpeechDetector | None = None
+            ) -> Iterator[Rig]:
+    r = Rig(engine or make_engine(), speech)
     r.cap.start()
     try:
         yield r
@@ -107,3 +109,13 @@ def test_an_armed_stop_word_keeps_it_listening() -> None:
     with running(engine) as r:
         r.cap.observe("state", {"state": "listening"})
         assert r.heard(WAKE) == ["okay_nabu"]
+
+
+def test_between_streams_the_next_speech_detector_is_warmed_ahead() -> None:
+    """So the wake word does not pay for 0.8 s of detector steps in one burst."""
+    speech = SpeechDetector()
+    with running(speech=speech) as r:
+        r.heard(bytes(FRAME_BYTES * 20))  # 0.4 s of a quiet room: half way
+        assert not speech.warmed
+        r.heard(bytes(FRAME_BYTES * 25))
+        assert speech.warmed

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from pivox.audio import vad as vad_mod
 from pivox.audio.vad import SpeechDetector
 from pivox.audio.wavfile import read_wav
 
@@ -35,3 +37,53 @@ def test_speech_above_the_gate_is_still_heard() -> None:
     edges = [vad.process(QUESTION[i : i + 640]) for i in range(0, len(QUESTION), 640)]
     assert "start" in edges
     assert vad.unasked < len(QUESTION) // 320  # the words themselves went to the model
+
+
+REAL_VAD = vad_mod.MicroVad
+
+
+class CountingVad:
+    """pymicro-vad's detector, counting the model steps it is asked for."""
+
+    steps = 0
+
+    def __init__(self) -> None:
+        self._vad = REAL_VAD()
+
+    def process_10ms(self, pcm: bytes) -> float:
+        CountingVad.steps += 1
+        return float(self._vad.process_10ms(pcm))
+
+    def reset(self) -> None:
+        self._vad.reset()
+
+
+def probabilities(vad: SpeechDetector) -> list[float]:
+    out = []
+    for i in range(0, len(QUESTION), 320):
+        vad.process(QUESTION[i : i + 320])
+        out.append(vad.last_probability)
+    return out
+
+
+def test_a_detector_warmed_ahead_hears_as_one_primed_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vad_mod, "MicroVad", CountingVad)
+    at_once = SpeechDetector()
+    at_once.prime()
+    ahead = SpeechDetector()
+    while not ahead.warmed:
+        ahead.warm(2)
+    CountingVad.steps = 0
+    ahead.prime()
+    assert CountingVad.steps == 0  # ready at once: no burst of model steps
+    assert probabilities(ahead) == probabilities(at_once)
+
+
+def test_each_stream_starts_on_a_fresh_detector() -> None:
+    """The last conversation's voice is not in the next one's detector."""
+    vad = SpeechDetector()
+    vad.prime()
+    first = probabilities(vad)
+    vad.prime()
+    assert probabilities(vad) == first

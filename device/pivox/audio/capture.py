@@ -41,6 +41,7 @@ ALIGN_SLACK_S = 0.02
 CONVERGED_DB = 12.0  # echo reduction (per half second) that makes talking over a reply safe
 STALL_S = 0.3  # a read this late means audio was lost or is stale: count it as an overrun
 SPEECH_ABOVE_DB = 6.0  # a voice is at least this far above the room's noise floor
+WARM_STEPS = 2  # speech-detector steps warmed per frame between streams (ready in 0.8 s)
 
 
 @dataclass(frozen=True)
@@ -345,8 +346,9 @@ class Capture(DeviceThread):
                 elif edge == "end":
                     self._events(ev.SpeechEnded())
                 speaking = True
-            elif speaking:
+            else:
                 speaking = False
+                self._speech.warm(WARM_STEPS)
             self._hand_over(up, now, self.acoustic.level_dbfs)
 
     def observe(self, kind: str, data: dict[str, object]) -> None:

@@ -19,11 +19,14 @@ from pivox.core.formats import frame_bytes
 
 STEP_BYTES = frame_bytes(10)  # 10 ms of microphone audio
 PRIME_STEPS = 80  # 10 ms steps of input pymicro-vad needs before it answers
+SILENT_STEP = bytes(STEP_BYTES)
 
 
 class SpeechDetector:
     def __init__(self, threshold: float = 0.5, start_ms: int = 60, end_ms: int = 350) -> None:
         self._vad = MicroVad()
+        self._spare: MicroVad | None = None  # warmed on silence for the next stream
+        self._spare_steps = 0
         self.threshold = threshold
         self._start_steps = max(1, start_ms // 10)
         self._end_steps = max(1, end_ms // 10)
@@ -64,12 +67,34 @@ class SpeechDetector:
         return result
 
     def prime(self) -> None:
-        """Warm the detector up on silence: pymicro-vad decides nothing for its first 0.8 s,
-        and warming it on the audio before a conversation (the wake word) would leave it
-        hearing that voice for a moment after the stream starts."""
-        self.reset()
-        for _ in range(PRIME_STEPS):
-            self._vad.process_10ms(bytes(STEP_BYTES))
+        """Start afresh on a detector warmed up on silence: pymicro-vad decides nothing for
+        its first 0.8 s, and warming it on the audio before a conversation (the wake word)
+        would leave it hearing that voice for a moment after the stream starts. The warm
+        spare is swapped in; whatever `warm` has not yet done is done here."""
+        self.warm(PRIME_STEPS)
+        assert self._spare is not None
+        self._vad, self._spare = self._spare, self._vad
+        self._spare.reset()
+        self._spare_steps = 0
+        self._buf = b""
+        self.settle()
+
+    @property
+    def warmed(self) -> bool:
+        """The next stream's detector is ready: `prime` will cost no model steps."""
+        return self._spare_steps >= PRIME_STEPS
+
+    def warm(self, steps: int) -> None:
+        """Warm the spare detector by up to `steps` silent steps. The capture thread does a
+        few per frame between conversations, so a stream starts with a detector that is
+        ready at once and no 0.8 s of model steps in one burst at the wake word (the
+        costliest moment to take the board's time)."""
+        if self._spare is None:
+            self._spare = MicroVad()
+        todo = min(steps, PRIME_STEPS - self._spare_steps)
+        for _ in range(todo):
+            self._spare.process_10ms(SILENT_STEP)
+        self._spare_steps += todo
 
     def settle(self) -> None:
         """Keep the detector's warmed-up window but forget any speech edge seen so far

@@ -66,7 +66,8 @@ class Daemon:
         self._wake, self._own_voice = wiring.wake_engines(cfg, wake)
         self.faults = fh.FaultHook(wiring.PARTS) if fh.enabled() else None
         self.supervisor = Supervisor(self.notifier, clock)
-        self._changed: asyncio.Event | None = None
+        self._changed: asyncio.Event | None = None  # the deadline came sooner
+        self._waits_until: float | None = None  # the deadline the deadlines task waits for
         self._parts: wiring.Parts | None = None
         self._runner: ActionRunner | None = None
         self.leds: LedDriver | None = None
@@ -132,8 +133,15 @@ class Daemon:
             if not isinstance(action, ev.Play):
                 self._emit("action", name=type(action).__name__, t=self.clock())
             self._runner.do(action)
-        if self._changed is not None and self.m is not before:
+        if self._changed is not None and self._sooner(self.m.deadline):
             self._changed.set()
+
+    def _sooner(self, deadline: float | None) -> bool:
+        """Whether the deadlines task must wake for this deadline. Most steps (each chunk
+        of a reply) only push the deadline later: the task finds that out when it wakes,
+        rather than being woken for it tens of times a second."""
+        waits = self._waits_until
+        return deadline is not None and (waits is None or deadline < waits)
 
     def _journal_state(self, before: mc.Machine, event: ev.Event, now: float) -> None:
         state = self.m.state
@@ -161,12 +169,12 @@ class Daemon:
     async def _deadlines(self) -> None:
         assert self._changed is not None
         while True:
-            deadline = self.m.deadline
+            deadline = self._waits_until = self.m.deadline
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
+            except TimeoutError:  # the machine ignores it if the deadline moved on
                 self._step(ev.Timeout())
 
     async def _leds(self) -> None:
