@@ -265,16 +265,18 @@ def _floor_child(seconds: float) -> dict[str, Any]:
 
     from pivox.config import CaptureConfig, PlaybackConfig
 
-    mic_period = 16000 * CaptureConfig().period_ms // 1000
-    spk_period = 48000 * PlaybackConfig().period_ms // 1000
+    mic, out = CaptureConfig(), PlaybackConfig()
+    mic_period = mic.rate * mic.period_ms // 1000
+    spk_period = out.rate * out.period_ms // 1000
     cap = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device="pivox_mic",
-                        rate=16000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
-                        periodsize=mic_period, periods=4)
+                        rate=mic.rate, channels=mic.channels,
+                        format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=mic_period, periods=4)
     spk = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device="pivox_spk",
-                        rate=48000, channels=1, format=alsaaudio.PCM_FORMAT_S16_LE,
-                        periodsize=spk_period, periods=4)
+                        rate=out.rate, channels=out.channels,
+                        format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=spk_period, periods=4)
     n = np.arange(spk_period)
-    tone = (np.sin(n * 2 * np.pi * 441 / 48000) * 8000).astype("<i2").tobytes()
+    wave = np.sin(n * 2 * np.pi * 441 / out.rate) * 8000
+    tone = np.repeat(wave, out.channels).astype("<i2").tobytes()
     counts = {"overruns": 0, "underruns": 0, "mic_samples": 0}
     stop = threading.Event()
 
@@ -301,6 +303,8 @@ def _floor_child(seconds: float) -> dict[str, Any]:
 
 
 def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
+    from pivox.config import CaptureConfig
+
     (tmp / "pulse").mkdir()
     rig = rig_mod.PulseRig(tmp / "pulse")
     rig.start()
@@ -330,7 +334,7 @@ def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
             quota.remove()
     return {"quota_pct": pct, "cpu_pct": round(used, 2), **r,
             "clean": r["overruns"] == 0 and r["underruns"] == 0
-            and r["mic_samples"] >= 0.95 * FLOOR_S * 16000}
+            and r["mic_samples"] >= 0.95 * FLOOR_S * CaptureConfig().rate}
 
 
 def _search(grid: tuple[float, ...], is_clean: Any) -> float | None:

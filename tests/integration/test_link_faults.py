@@ -391,3 +391,60 @@ def test_a_repeated_setup_complete_starts_no_second_sender() -> None:
     numbers = [struct.unpack("<I", lc.b64decode_any(
         json.loads(m)["realtimeInput"]["audio"]["data"])[:4])[0] for m in received[1:]]
     assert numbers == list(range(n))
+
+
+@pytest.mark.parametrize("helper", ("guard", "sender"))
+def test_a_helper_that_fails_ends_the_link_task_with_its_error(helper: str) -> None:
+    """A liveness guard or a sender that raised would leave a connection half dead (no
+    liveness, or a server that hears nothing); the run task must fail with the error."""
+    def boom(*_: object) -> list:
+        raise RuntimeError(f"{helper} broke")
+
+    async def main():
+        server = serve()
+        await server.start()
+        try:
+            async with Link(server.url) as link:
+                await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+                if helper == "guard":
+                    link.session.policy.tick = boom  # type: ignore[method-assign]
+                else:
+                    link.session._uplink._next_message = boom  # type: ignore[method-assign]
+                    link.session.send_audio(numbered(0))
+                assert link.task is not None
+                await wait_for(link.task.done, 3)
+                error = link.task.exception() if link.task.done() else None
+        finally:
+            await server.stop()
+        return error
+
+    error = asyncio.run(main())
+    assert isinstance(error, RuntimeError) and f"{helper} broke" in str(error), error
+
+
+def test_the_link_check_passes_while_it_works_and_tells_a_stall() -> None:
+    """Connected or backing off, the task is back from each step on time; stopped
+    inside a step (the loop running on), its check says so a few seconds later."""
+    async def main():
+        server = serve()
+        await server.start()
+        verdicts: list[str] = []
+        async with Link(server.url) as link:
+            await wait_for(lambda: link.count(ev.LinkUp) == 1, 5)
+            for _ in range(20):  # connected
+                verdicts.append(link.session.stalled(time.monotonic()))
+                await asyncio.sleep(0.05)
+            await server.stop()
+            await wait_for(lambda: link.count(ev.LinkDown) >= 1, 5)
+            for _ in range(20):  # reconnecting with backoff against nothing
+                verdicts.append(link.session.stalled(time.monotonic()))
+                await asyncio.sleep(0.05)
+            assert link.task is not None
+            link.task.cancel()  # as a stalled await: the task never returns to its policy
+            await asyncio.gather(link.task, return_exceptions=True)
+            later = link.session.stalled(time.monotonic() + 20)
+        return verdicts, later
+
+    verdicts, later = asyncio.run(main())
+    assert set(verdicts) == {""}, verdicts
+    assert later.startswith("no link step finished"), later

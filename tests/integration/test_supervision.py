@@ -5,7 +5,7 @@ with the debug fault hook on. For every part, a kill and a wedge: a kill of a vi
 ends the process non-zero with one journal line naming the part, a kill of an LED driver
 or the control socket restarts that part alone and says so, and any wedge stops the
 WATCHDOG=1 pings, so systemd would restart the service within WatchdogSec. A stall (one
-coroutine stops, the loop runs on) is told by the part's own check: here the timer
+coroutine stops, the loop runs on) is told by the part's own check: the link's and the timer
 scheduler's, which must be back from its wait when it said it would be.
 """
 
@@ -195,3 +195,22 @@ def test_a_stalled_part_stops_the_watchdog_once_it_has_work(tmp_path: Path, noti
     assert stopped is not None, f"WATCHDOG=1 kept coming after {part} stalled"
     assert alive, text[-2000:]
     assert f"watchdog withheld: {part}:" in text, text[-2000:]
+
+
+def test_a_stalled_link_stops_the_watchdog(tmp_path: Path, notify) -> None:
+    """The link task stops inside a step while the loop runs on: the speaker would stay
+    offline or deaf without an error, so the pings stop and the journal says why."""
+    server = ServerThread()
+    proc, log, sock = _start(tmp_path, notify, url=server.server.url)
+    try:
+        at = _fault(sock, "link", "stall")
+        request(sock, "talk")  # the speaker needs its link now
+        stopped = _quiet_since(notify, at, 20.0)
+        alive = proc.poll() is None
+    finally:
+        stop_daemon(proc)
+        server.stop()
+    text = log.read_text()
+    assert stopped is not None, "WATCHDOG=1 kept coming after the link stalled"
+    assert alive, text[-2000:]
+    assert "watchdog withheld: link: no link step finished" in text, text[-2000:]

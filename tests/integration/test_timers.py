@@ -105,6 +105,35 @@ def test_the_wake_word_stops_the_ringing_and_starts_nothing(tmp_path: Path, run_
     assert "ring" in run.daemon.player.stats.prompts_played
 
 
+def test_a_wall_clock_set_forward_under_a_wait_still_rings(tmp_path: Path, run_daemon,
+                                                           monkeypatch) -> None:
+    """NTP sets the clock at boot while the scheduler waits for a timer 10 min away: the
+    timer is now due, and it rings within the recheck period, not 10 min late."""
+    from pivox.daemon import alerts
+    monkeypatch.setattr(alerts, "RECHECK_S", 0.5)
+    seen: dict[str, float] = {}
+
+    async def main():
+        async def during(run) -> None:
+            d = run.daemon
+            await wait_for(lambda: d.m.state.value in ("idle", "offline"), 10)
+            d.alerts.set_timer(600, "roast")
+            await asyncio.sleep(0.2)  # the scheduler is in its wait
+            d.alerts._clock = lambda: time.time() + 601  # the wall clock jumps
+            seen["jump"] = time.monotonic()
+            if await wait_for(lambda: d.m.ringing, 5):
+                seen["rang"] = time.monotonic()
+            d.command({"cmd": "timers", "action": "stop"})
+
+        cfg = make_config(tmp_path, "ws://127.0.0.1:9", extra=extra(tmp_path))
+        return await run_daemon(cfg, lambda r: not r.daemon.m.ringing, timeout=5,
+                                during=during)
+
+    asyncio.run(main())
+    assert "rang" in seen, "the timer did not ring after the clock jumped past it"
+    assert seen["rang"] - seen["jump"] < 1.5, seen
+
+
 # ------------------------------------------------------------------ across restarts
 
 

@@ -192,7 +192,7 @@ class Daemon:
                    stale("microphone frame", cap.heartbeat, now, quiet))
         sup.thread("playback", lambda now: "thread ended" if not player.alive else
                    stale("speaker period", player.heartbeat, now, quiet))
-        sup.task("link", wrap("link", parts.link.run))
+        sup.task("link", wrap("link", parts.link.run), check=parts.link.stalled)
         sup.task("pump", wrap("pump", self._pump_frames), check=lambda now: stale(
             "frame taken", now - frames.oldest_age(now), now, BACKLOG_S))
         sup.task("deadlines", wrap("deadlines", self._deadlines), check=self._overdue)

@@ -65,6 +65,24 @@ class LinkSnapshot:
     retry_in_s: float  # how long until the next connection attempt (0: not waiting)
 
 
+@dataclass
+class LinkStats:
+    """The link's counters; `snapshot()` is the copy others read."""
+
+    connected: bool = False
+    connects: int = 0  # websocket handshakes that succeeded
+    connects_ok: int = 0  # connections that reached setupComplete
+    last_error: str = ""
+    resumable: bool = False
+    frames_up: int = 0
+    frames_down: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    audio_dropped_ms: int = 0
+    frame_errors: int = 0
+    server_errors: int = 0
+
+
 EventSink = Callable[[object], None]
 
 
@@ -112,6 +130,10 @@ class RealtimeLink(Protocol):
     def network_changed(self) -> None:
         """The host's network came back (a default route or a usable address appeared):
         a link that is down retries now instead of at the end of its backoff."""
+        ...
+
+    def stalled(self, now: float) -> str:
+        """The supervisor's check: "" while `run` is back from each step on time."""
         ...
 
     def snapshot(self) -> LinkSnapshot: ...

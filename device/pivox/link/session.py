@@ -3,8 +3,9 @@ out what the link policy (`core/linkpolicy.py`) decides. It is the only part tha
 
 One task owns the connection. Microphone frames wait in `link/uplink.py`'s send buffer
 (bounded, a frame leaves it only once written). Everything the server says becomes an
-event for the daemon. The API key is read at connect time and only ever placed
-in a request header.
+event for the daemon. Its helpers (the sender, the liveness guard) cannot die alone, and
+every step it takes is bounded (`link/vigil.py`). The API key is read at connect time
+and only ever placed in a request header.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pivox.core import linkpolicy as lp
 from pivox.core.models import profile_for
 from pivox.link import codec as lc
 from pivox.link import dial
-from pivox.link.base import FunctionCall, LinkSnapshot
+from pivox.link.base import FunctionCall, LinkSnapshot, LinkStats
 from pivox.link.uplink import Uplink
+from pivox.link.vigil import Vigil, watch
 from pivox.secrets import RedactingLogger, scrub
 
 log = logging.getLogger("pivox.link")
@@ -42,24 +44,6 @@ def policy_for(cfg: LinkConfig, rng: Any = None, **overrides: Any) -> lp.LinkPol
     return lp.LinkPolicy(dataclasses.replace(params, **overrides), rng)
 
 
-@dataclasses.dataclass
-class LinkStats:
-    """The link's counters; `snapshot()` is the copy others read."""
-
-    connected: bool = False
-    connects: int = 0  # websocket handshakes that succeeded
-    connects_ok: int = 0  # connections that reached setupComplete
-    last_error: str = ""
-    resumable: bool = False
-    frames_up: int = 0
-    frames_down: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    audio_dropped_ms: int = 0
-    frame_errors: int = 0
-    server_errors: int = 0
-
-
 class _Connection:
     """One websocket's parts: its codec, its single sender, and the handshake in flight."""
 
@@ -70,6 +54,7 @@ class _Connection:
         self.killed = False
         self.sender: asyncio.Task[None] | None = None
         self.stop_sending = False
+        self.error: BaseException | None = None  # a helper task's, raised by the run task
 
 
 class LiveSession:
@@ -94,11 +79,13 @@ class LiveSession:
         self.handle: str | None = None
         self._closing = False
         self.stats = LinkStats()
+        self._vigil = Vigil()
 
     # -- loop side, never blocking
     def want(self, open_: bool) -> None:
         if not open_:
             self._clear_audio()
+        self._vigil.woken(time.monotonic())
         actions = self.policy.want(time.monotonic(), open_)
         if lp.ReportUp() in actions:  # already open: tell the caller after it returns
             asyncio.get_running_loop().call_soon(self._on_event, ev.LinkUp())
@@ -108,6 +95,7 @@ class LiveSession:
 
     def network_changed(self) -> None:
         """A default route or a usable address appeared: a wait for the link ends now."""
+        self._vigil.woken(time.monotonic())
         self._do(self.policy.network_changed(time.monotonic()))
         self._wake.set()
 
@@ -134,6 +122,9 @@ class LiveSession:
         return LinkSnapshot(backend=self.name, **dataclasses.asdict(stats),
                             retry_in_s=self.policy.retry_in(time.monotonic()))
 
+    def stalled(self, now: float) -> str:
+        return self._vigil.stalled(now)
+
     # -- the task
     async def run(self) -> None:
         """Connect, probe or wait, as the policy says, until closed."""
@@ -142,15 +133,17 @@ class LiveSession:
             now = time.monotonic()
             step = self.policy.next_step(now)
             if isinstance(step, lp.Connect):
+                self._vigil.due = now + self._cfg.connect_timeout_s  # then the guard's ticks
                 await self._connect_once()
             elif isinstance(step, lp.Probe):
                 limit = max(0.2, min(self.policy.params.probe_s, self._cfg.connect_timeout_s))
+                self._vigil.due = now + limit
                 ok = await self._until_woken(dial.probe(self._cfg.url), limit)
                 if ok is not None:
                     self.policy.probe_result(time.monotonic(), ok)
             else:
                 timeout = None if step.until is None else max(0.0, step.until - now)
-                with contextlib.suppress(TimeoutError):
+                with self._vigil.waiting(step.until), contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
 
     def target(self) -> tuple[str, dict[str, str]] | tuple[str, None]:
@@ -207,7 +200,8 @@ class LiveSession:
 
     async def _converse(self, conn: _Connection, ws: ClientConnection) -> None:
         p = self.policy
-        guard = asyncio.create_task(self._guard(conn))
+        guard = asyncio.create_task(self._guard(conn), name="pivox-link-guard")
+        self._watch(conn, guard)
         try:
             conn.codec.start(self._setup, self.handle)
             await self._flush(conn)
@@ -223,10 +217,22 @@ class LiveSession:
             pass
         finally:
             guard.cancel()
+        if conn.error is not None:
+            raise conn.error
+
+    @staticmethod
+    def _watch(conn: _Connection, task: asyncio.Task[None]) -> None:
+        """A helper's error ends the connection and is raised by the run task."""
+        def failed(exc: BaseException) -> None:
+            conn.error = conn.error or exc
+            if conn.ws is not None:
+                conn.ws.transport.abort()
+        watch(task, failed)
 
     async def _guard(self, conn: _Connection) -> None:
         """Liveness and a due handover, checked a few times a second."""
         while True:
+            self._vigil.due = time.monotonic() + GUARD_TICK_S
             await asyncio.sleep(GUARD_TICK_S)
             self._do(self.policy.tick(time.monotonic()), conn)
 
@@ -272,6 +278,7 @@ class LiveSession:
                     if conn is not None and conn.ws is not None and conn.sender is None:
                         conn.sender = asyncio.create_task(self._sender(conn),
                                                           name="pivox-link-sender")
+                        self._watch(conn, conn.sender)
                 case lp.ReportUp():
                     self.stats.connected = True
                     self.stats.connects_ok += 1
