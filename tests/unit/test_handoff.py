@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from pivox.audio.handoff import Handoff
 
@@ -49,3 +50,18 @@ def test_a_loop_that_falls_behind_loses_the_oldest_frames_counted() -> None:
         return await asyncio.wait_for(h.take(), 2), h.dropped
 
     assert asyncio.run(main()) == ([6, 7, 8, 9], 6)
+
+
+def test_a_short_tail_is_no_backlog_but_an_untaken_batch_is() -> None:
+    """The pump's health check reads this: a stream that stopped between two frames of a
+    read leaves a tail that wakes no one, and an idle speaker must not look stalled."""
+    async def main() -> tuple[float, float]:
+        h: Handoff[int] = Handoff(asyncio.get_running_loop(), maxlen=10, batch=3)
+        from_thread(h, [1, 2])
+        tail = h.oldest_age(time.monotonic() + 60)
+        from_thread(h, [3])
+        return tail, h.oldest_age(time.monotonic() + 60)
+
+    tail, batch = asyncio.run(main())
+    assert tail == 0.0
+    assert batch >= 60

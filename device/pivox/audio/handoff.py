@@ -65,10 +65,12 @@ class Handoff(Generic[T]):
             await self._ready.wait()
 
     def oldest_age(self, now: float) -> float:
-        """How long the oldest waiting item has waited (0 when empty): a consumer that has
-        stopped consuming shows here, whatever it is waiting on."""
+        """How long the oldest waiting item has waited, once a batch waits (else 0): a
+        consumer that has stopped consuming shows here, whatever it is waiting on. A tail
+        shorter than a batch (a stream stopped between two frames of one read) wakes no
+        one and is no consumer's backlog."""
         with self._lock:
-            return now - self._items[0][0] if self._items else 0.0
+            return now - self._items[0][0] if len(self._items) >= self._batch else 0.0
 
     def __len__(self) -> int:
         return len(self._items)
