@@ -85,8 +85,9 @@ class LiveSession:
     def want(self, open_: bool) -> None:
         if not open_:
             self._clear_audio()
-        self._vigil.woken(time.monotonic())
-        actions = self.policy.want(time.monotonic(), open_)
+        now = time.monotonic()
+        self._vigil.woken(now)
+        actions = self.policy.want(now, open_)
         if lp.ReportUp() in actions:  # already open: tell the caller after it returns
             asyncio.get_running_loop().call_soon(self._on_event, ev.LinkUp())
             actions = [a for a in actions if not isinstance(a, lp.ReportUp)]
@@ -95,8 +96,9 @@ class LiveSession:
 
     def network_changed(self) -> None:
         """A default route or a usable address appeared: a wait for the link ends now."""
-        self._vigil.woken(time.monotonic())
-        self._do(self.policy.network_changed(time.monotonic()))
+        now = time.monotonic()
+        self._vigil.woken(now)
+        self._do(self.policy.network_changed(now))
         self._wake.set()
 
     def send_audio(self, pcm: bytes, captured_at: float | None = None) -> None:
