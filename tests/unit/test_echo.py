@@ -208,3 +208,45 @@ def test_a_reply_after_the_user_spoke_over_the_last_ones_end_is_held_from_its_st
     second = (len(reply) + len(silence)) // FRAME
     assert any(gate[ends // FRAME : second]), "the user over the reply's tail was not heard"
     assert not any(gate[second : second + 15]), "the next reply's onset went to the model"
+
+
+def test_an_echo_that_comes_late_is_not_taken_for_a_quiet_room(far: np.ndarray) -> None:
+    """A busy sound server can leave the reference 200 ms ahead of its echo before the
+    delay finder moves it: the microphone is quiet at each word's start only because the
+    echo has not come yet. Taken for a quiet room, the echo would reach the model as the
+    user and the speaker would interrupt itself, reply after reply."""
+    rng = np.random.default_rng(21)
+    late = int(0.2 * RATE)
+    echo = np.concatenate([np.zeros(late), 0.5 * far])[: len(far)]
+    mic = echo + rng.normal(0, 10, len(far))
+    dt = DoubleTalk()
+    passed = [dt.update(energy(r), energy(m), energy(m))  # a canceller still learning
+              for r, m in zip(frames_of(far), frames_of(mic), strict=False)]
+    assert not dt.quiet_room
+    assert not _echo_passed(passed, echo, RATE // FRAME), "the late echo reached the model"
+
+
+def _echo_passed(passed: list[bool], echo: np.ndarray, start: int) -> list[int]:
+    """Frames from `start` on that held echo above the noise (the room's 20 dB) and went
+    to the model; the noise between two passages may."""
+    loud = [energy(f) > 1000 for f in frames_of(echo)]
+    return [i for i in range(start, len(passed)) if passed[i] and loud[i]]
+
+
+def test_a_room_taken_for_quiet_that_echoes_is_learnt_afresh(far: np.ndarray) -> None:
+    """Headphones unplugged, or a quiet proof that was wrong: once the canceller is seen
+    taking echo away, the quiet verdict goes, and the echo no longer passes as the user."""
+    rng = np.random.default_rng(22)
+    half = len(far) // 2
+    echo = np.convolve(far, room_ir(0.03, rng))[: len(far)]
+    echo[:half] = 0
+    mic = rng.normal(0, 10, len(far)) + echo
+    out = mic.copy()
+    out[half:] = rng.normal(0, 10, len(far) - half) + 0.05 * (mic[half:])  # 26 dB down
+    dt = DoubleTalk()
+    passed = [dt.update(energy(r), energy(m), energy(o)) for r, m, o in
+              zip(frames_of(far), frames_of(mic), frames_of(out), strict=False)]
+    first = half // FRAME
+    assert not any(passed[first // 2 : first - 5]), "noise in a quiet room passed as the user"
+    assert not dt.quiet_room, "the room that echoes is still taken for quiet"
+    assert not _echo_passed(passed, echo, first + RATE // FRAME), "the echo passed as the user"

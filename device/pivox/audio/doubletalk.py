@@ -12,7 +12,11 @@ lead, then decaying as a room's reverberation does) by more than the room's coup
 property of the device and the room. It is learnt from frames that held only echo: those
 the canceller could take most of away (it cannot cancel the user's voice), and those where
 the speaker played loud and the microphone stayed near the noise (a room that hardly
-echoes); the loudest of the last few seconds of them. A frame `margin_db` over that, and
+echoes, for as long after as an echo can come late); the loudest of the last few seconds
+of them. A canceller's work is proof of echo whatever the verdict, so a room taken for quiet
+that echoes after all (its echo came later than allowed for) is learnt afresh: taken for
+quiet for good, it would pass its own echo to the model as the user. A frame `margin_db`
+over that, and
 well above the room's noise, for `start_frames` in a row, is the user; the way stays open
 `hang_frames` after the user stops. Until it has learnt the room (a second of echo, or a
 fifth of that of a room that gives none back) nothing gets through: a speaker an inch
@@ -32,6 +36,7 @@ UNLEARNT_DB = 60.0  # a room not yet learnt: nothing counts as the user
 QUIET_PROOF = 10  # frames of loud playback and a quiet microphone that prove a quiet room
 LEAD_S = 0.08  # the reference is kept 20-60 ms ahead of its echo (see DelayEstimator)
 LEARN_DB = 10.0  # a frame the canceller reduced by this much held echo and nothing else
+LATE_S = 0.4  # the latest an echo comes after its reference (DelayEstimator's reach)
 
 
 def energy(pcm: bytes) -> float:
@@ -55,6 +60,12 @@ class DoubleTalk:
         # The reference leads its echo by up to LEAD_S; after it, the room's reverberation
         # dies away at 60 dB per rt60_s: the echo is never louder than that envelope.
         self._ref: deque[float] = deque(maxlen=max(1, round(LEAD_S / frame_s)))
+        # A quiet room is proved by a microphone that stays quiet for LATE_S after the
+        # speaker played loud: per frame, the reference's quietest over its lead, and the
+        # microphone.
+        late = round(LATE_S / frame_s) + 1
+        self._played: deque[float] = deque(maxlen=late)
+        self._heard: deque[float] = deque(maxlen=late)
         self._decay_db = 60.0 * frame_s / rt60_s
         self._envelope_db = 0.0
         self._coupling: deque[float] = deque(maxlen=learn_frames)
@@ -76,6 +87,8 @@ class DoubleTalk:
         mic_db = _db(mic_e)
         rate = 0.3 if mic_db < self.noise_db else 0.005  # fall fast, rise slowly
         self.noise_db += rate * (mic_db - self.noise_db)
+        self._played.append(min(self._ref))
+        self._heard.append(mic_db)
         if peak < SILENT_DB:  # nothing of the speaker's left in the room
             self._above = 0
             self.talking = False
@@ -92,13 +105,12 @@ class DoubleTalk:
         elif self.talking:
             self._left -= 1
             self.talking = self._left > 0
-        elif not user and loud and _db(out_e) < mic_db - LEARN_DB:
-            # Echo alone, what the room gives: the canceller took most of it away.
+        if loud and _db(out_e) < mic_db - LEARN_DB:
+            # Echo, whatever the verdict: the canceller took most of it away, and it cannot
+            # take a voice away.
             self._learn(over, quiet=False)
-        elif not user and not loud and min(self._ref) > self.noise_db + 2 * self.over_noise_db:
-            # The speaker has played loud for longer than its echo takes to arrive and the
-            # microphone stayed near the room's noise: a room that hardly echoes.
-            self._learn(over, quiet=True)
+        elif self._proves_quiet():
+            self._learn(max(self._heard) - self._played[0], quiet=True)
         return self.talking
 
     def rest(self) -> None:
@@ -110,6 +122,8 @@ class DoubleTalk:
         self._above = self._left = 0
         self.talking = False
         self._ref.clear()
+        self._played.clear()
+        self._heard.clear()
         self._envelope_db = 0.0
 
     @property
@@ -117,7 +131,18 @@ class DoubleTalk:
         """Learnt, and the room gives no echo back (headphones, a distant microphone)."""
         return not self._echoed and self.coupling_db < UNLEARNT_DB
 
+    def _proves_quiet(self) -> bool:
+        """The speaker played loud LATE_S ago, for longer than its echo takes to arrive,
+        and the microphone has stayed near the room's noise since: a room that hardly
+        echoes."""
+        return (len(self._played) == self._played.maxlen
+                and self._played[0] > self.noise_db + 2 * self.over_noise_db
+                and max(self._heard) < self.noise_db + self.over_noise_db)
+
     def _learn(self, over_db: float, quiet: bool) -> None:
+        if not quiet and not self._echoed:  # the quiet frames were no proof of this room
+            self._coupling.clear()
+            self.coupling_db = UNLEARNT_DB
         self._coupling.append(over_db)
         self._echoed = self._echoed or not quiet
         # A room that echoes is learnt over a second of it, the loudest of which rules; one
