@@ -28,8 +28,8 @@ from pivox.audio.playback import Player
 from pivox.config import Config
 from pivox.core import events as ev
 from pivox.core import schedule as sc
+from pivox.core.liveness import stale
 from pivox.core.machine import CONVERSATION, Machine, State
-from pivox.daemon.supervisor import stale
 from pivox.home import state as hs
 from pivox.link import tools
 from pivox.link.base import RealtimeLink

@@ -25,13 +25,14 @@ from pivox.control import ControlServer
 from pivox.core import events as ev
 from pivox.core import machine as mc
 from pivox.core.leds import shown
+from pivox.core.liveness import stale
 from pivox.daemon import faults as fh
 from pivox.daemon import status as st
 from pivox.daemon import wiring
 from pivox.daemon.actions import ActionRunner
 from pivox.daemon.alerts import Alerts
 from pivox.daemon.commands import Commands
-from pivox.daemon.supervisor import PartDied, Supervisor, stale
+from pivox.daemon.supervisor import PartDied, Supervisor
 from pivox.home import open_bridge
 from pivox.hw import journal
 from pivox.hw.gpio import LedDriver

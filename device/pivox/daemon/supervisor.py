@@ -187,9 +187,3 @@ class Supervisor:
 
 class _Stopped(Exception):
     """The daemon was asked to stop: ends the group without an error."""
-
-
-def stale(what: str, beat: float, now: float, limit_s: float) -> str:
-    """A check's answer for a heartbeat: "" while fresh, else what went quiet and for how long."""
-    quiet = now - beat
-    return f"no {what} for {quiet:.1f} s" if quiet > limit_s else ""

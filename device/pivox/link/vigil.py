@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 
+from pivox.core.liveness import stale
 from pivox.secrets import scrub
 
 log = logging.getLogger("pivox.link")
@@ -26,10 +27,7 @@ class Vigil:
 
     def stalled(self, now: float) -> str:
         """The supervisor's check: "" while the task keeps its word."""
-        due = self.due
-        if due is None or now - due <= STALL_S:
-            return ""
-        return f"no link step finished for {now - due:.1f} s past its end"
+        return "" if self.due is None else stale("link step finished", self.due, now, STALL_S)
 
     @contextlib.contextmanager
     def waiting(self, until: float | None) -> Iterator[None]:
