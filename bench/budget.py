@@ -277,7 +277,8 @@ def _floor_child(seconds: float) -> dict[str, Any]:
     n = np.arange(spk_period)
     wave = np.sin(n * 2 * np.pi * 441 / out.rate) * 8000
     tone = np.repeat(wave, out.channels).astype("<i2").tobytes()
-    counts = {"overruns": 0, "underruns": 0, "mic_samples": 0}
+    counts = {"overruns": 0, "underruns": 0, "mic_samples": 0,
+              "mic_samples_due": round(seconds * mic.rate)}
     stop = threading.Event()
 
     def play() -> None:
@@ -303,8 +304,6 @@ def _floor_child(seconds: float) -> dict[str, Any]:
 
 
 def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
-    from pivox.config import CaptureConfig
-
     (tmp / "pulse").mkdir()
     rig = rig_mod.PulseRig(tmp / "pulse")
     rig.start()
@@ -334,7 +333,7 @@ def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
             quota.remove()
     return {"quota_pct": pct, "cpu_pct": round(used, 2), **r,
             "clean": r["overruns"] == 0 and r["underruns"] == 0
-            and r["mic_samples"] >= 0.95 * FLOOR_S * CaptureConfig().rate}
+            and r["mic_samples"] >= 0.95 * r["mic_samples_due"]}
 
 
 def _search(grid: tuple[float, ...], is_clean: Any) -> float | None:
