@@ -11,16 +11,15 @@ The echo at the microphone never exceeds the reference's envelope (its peak over
 lead, then decaying as a room's reverberation does) by more than the room's coupling, a
 property of the device and the room. It is learnt from frames that held only echo: those
 the canceller could take most of away (it cannot cancel the user's voice), and those where
-the speaker played loud and the microphone stayed near the noise (a room that hardly
-echoes, for as long after as an echo can come late); the loudest of the last few seconds
-of them. A canceller's work is proof of echo whatever the verdict, so a room taken for quiet
-that echoes after all (its echo came later than allowed for) is learnt afresh: taken for
-quiet for good, it would pass its own echo to the model as the user. A frame `margin_db`
-over that, and
-well above the room's noise, for `start_frames` in a row, is the user; the way stays open
-`hang_frames` after the user stops. Until it has learnt the room (a second of echo, or a
-fifth of that of a room that gives none back) nothing gets through: a speaker an inch
-from its microphones can be louder there than anyone in the room. Meanwhile the wake
+the speaker played loud and the microphone stayed near the noise for as long after as an
+echo can come late (a room that hardly echoes); the loudest of the last few seconds of
+them. The canceller's work is proof of echo whatever the verdict, so a room taken for quiet
+that echoes after all is learnt afresh: taken for quiet for good, it would pass its own
+echo to the model as the user. A frame `margin_db` over the coupling, and well above the
+room's noise, for `start_frames` in a row, is the user; the way stays open `hang_frames`
+after the user stops. Until it has learnt the room (a second of echo, or a fifth of that
+of a room that gives none back) nothing gets through: a speaker an inch from its
+microphones can be louder there than anyone in the room. Meanwhile the wake
 word, which the wake engine hears unhindered, still interrupts.
 """
 
