@@ -70,7 +70,9 @@ class EchoPath:
     """The room: what the speaker plays comes back into the microphone, later and quieter.
 
     Reads the speaker's monitor at 16 kHz as it plays and hands it to the microphone feeder
-    `delay_s` later, scaled by `gain`, so the daemon hears itself as on a real device.
+    `delay_s` later, scaled by `gain`, so the daemon hears itself as on a real device. A
+    room's delay never grows: monitor audio that comes too late for its moment (a busy
+    machine) is skipped when it comes, not heard that much later from then on.
     """
 
     def __init__(self, cmd: list[str], env: dict[str, str], gain: float, delay_s: float) -> None:
@@ -81,6 +83,7 @@ class EchoPath:
         self._gain = gain
         self._delay = int(delay_s * MIC_RATE) * 2
         self._started = False
+        self._late = 0  # bytes handed over as silence for want of audio: skipped on arrival
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -88,17 +91,21 @@ class EchoPath:
         assert self._proc.stdout is not None
         while chunk := self._proc.stdout.read1(640):  # type: ignore[attr-defined]
             with self._lock:
-                self._buf += chunk
+                skip = min(self._late, len(chunk))
+                self._late -= skip
+                self._buf += chunk[skip:]
 
     def take(self, nbytes: int) -> np.ndarray:
         with self._lock:
             if not self._started and len(self._buf) < self._delay + nbytes:
                 return np.zeros(nbytes // 2, dtype=np.float32)
             self._started = True
-            if len(self._buf) < nbytes:
-                return np.zeros(nbytes // 2, dtype=np.float32)
             chunk = bytes(self._buf[:nbytes])
             del self._buf[:nbytes]
+            if len(chunk) < nbytes:  # the rest is late: silence now, skipped when it comes
+                # (up to a moment's worth: a monitor that stopped is no room echoing late)
+                self._late = min(self._late + nbytes - len(chunk), self._delay + nbytes)
+                chunk += bytes(nbytes - len(chunk))
         return np.frombuffer(chunk, dtype="<i2").astype(np.float32) * self._gain
 
     def stop(self) -> None:
