@@ -50,3 +50,29 @@ def test_reply_and_prompt_audio_is_resampled_on_the_playback_thread(
         player.stop()
     assert threads and set(threads) == {"pivox-playback"}, set(threads)
     assert player.stats.prompts_played == ["beep"]
+
+
+def test_audio_being_converted_still_counts_as_queued(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the playback thread resamples what was queued, the player must not read as
+    empty: whoever waits for it to finish (an announcement, a test) would go on early."""
+    converting, go = threading.Event(), threading.Event()
+    real = convert.ToDevice.convert
+
+    def slow(self: convert.ToDevice, *a: object, **kw: object) -> bytes:
+        converting.set()
+        go.wait(5)
+        return real(self, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(convert.ToDevice, "convert", slow)
+    player = Player(lambda: WavSink(tmp_path / "speaker.wav", 48000), jitter_ms=0)
+    player.play(bytes(4800), "prompt:beep")
+    player.start()
+    try:
+        assert converting.wait(5)
+        during = player.buffered_ms()
+        go.set()
+    finally:
+        go.set()
+        player.stop()
+    assert during == pytest.approx(100, abs=1), during

@@ -94,6 +94,7 @@ class Player(DeviceThread):
         self._finishing = False
         self._flush = False
         self._gen = 0  # bumped by _clear
+        self._converting = 0  # raw bytes taken out of their segments, not yet put back
         self._dry = False  # the reply ran out mid-turn; more of it is an underrun
         self._awake = False  # in a conversation (see observe)
         self._poke = threading.Event()  # something to play: wakes a resting device
@@ -162,7 +163,7 @@ class Player(DeviceThread):
     def buffered_ms(self) -> float:
         with self._lock:
             n = sum(len(s.pcm) for s in self._segments)
-            raw = sum(len(r) for s in self._segments for r in s.raw)
+            raw = sum(len(r) for s in self._segments for r in s.raw) + self._converting
         return (n / 2 / self.rate + raw / 2 / REPLY_RATE) * 1000
 
     # -- playback thread
@@ -173,6 +174,8 @@ class Player(DeviceThread):
             work = [(s, s.raw) for s in self._segments if s.raw]
             for s, _ in work:
                 s.raw = []
+            # still queued while it converts: an empty reading would say it has all played
+            self._converting = sum(len(r) for _, raws in work for r in raws)
         if gen != self._conv_gen:  # flushed: the reply's resampler state is stale
             self._to_device.reset()
             self._conv_gen = gen
@@ -182,6 +185,7 @@ class Player(DeviceThread):
         done = [(s, b"".join(conv(r, self.volume, s.label == "reply") for r in raws))
                 for s, raws in work]
         with self._lock:
+            self._converting = 0
             if gen == self._gen:
                 for s, pcm in done:
                     s.pcm += pcm
@@ -296,6 +300,7 @@ class Player(DeviceThread):
         """Under the lock: nothing queued, and conversions begun before now are stale."""
         self._segments.clear()
         self._finishing = self._dry = False
+        self._converting = 0
         self._gen += 1
 
     def _idle(self) -> bool:
