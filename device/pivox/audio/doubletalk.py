@@ -30,12 +30,14 @@ from collections import deque
 
 import numpy as np
 
+from pivox.audio.echo import MAX_LAG_MS
+
 SILENT_DB = 20.0  # a reference frame quieter than this (about -70 dBFS) is no playback
 UNLEARNT_DB = 60.0  # a room not yet learnt: nothing counts as the user
 QUIET_PROOF = 10  # frames of loud playback and a quiet microphone that prove a quiet room
 LEAD_S = 0.08  # the reference is kept 20-60 ms ahead of its echo (see DelayEstimator)
 LEARN_DB = 10.0  # a frame the canceller reduced by this much held echo and nothing else
-LATE_S = 0.4  # the latest an echo comes after its reference (DelayEstimator's reach)
+LATE_S = MAX_LAG_MS / 1000  # the latest an echo comes after its reference
 
 
 def energy(pcm: bytes) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 from pivox.core.formats import FRAME_SAMPLES, MIC_RATE
 
 STEP = FRAME_SAMPLES  # 20 ms: the canceller's frame (speex converges faster on 20 ms than on 10)
+MAX_LAG_MS = 400  # the latest echo the delay finder looks for after its reference
 REANCHOR_S = 0.03  # a playback timeline jump larger than this is real, not jitter
 _ECHO_SET_SAMPLING_RATE = 24
 _PP_SET_DENOISE = 0
@@ -202,7 +203,7 @@ class DelayEstimator:
     a row agree, so one odd second cannot throw away a learnt room.
     """
 
-    def __init__(self, window_s: float = 1.0, max_lag_ms: int = 400, target_ms: int = 40,
+    def __init__(self, window_s: float = 1.0, max_lag_ms: int = MAX_LAG_MS, target_ms: int = 40,
                  min_peak: float = 8.0) -> None:
         self._n = int(window_s * MIC_RATE)
         self._max_lag = max_lag_ms * MIC_RATE // 1000
