@@ -14,7 +14,7 @@ import pytest
 
 from pivox.audio.capture import Capture
 from pivox.audio.doubletalk import DoubleTalk, energy
-from pivox.audio.echo import STEP, DelayEstimator, EchoReference, SpeexEcho
+from pivox.audio.echo import STEP, DelayEstimator, EchoReference, SpeexEcho, _fast_len
 from pivox.audio.wavfile import read_wav
 from pivox.reference.room import room_ir
 from pivox.reference.session import VOICES
@@ -87,20 +87,40 @@ def test_the_canceller_refuses_part_of_a_frame() -> None:
         SpeexEcho().process(bytes(400), bytes(400))
 
 
+@pytest.mark.parametrize("echo_s", [0.07, 0.35, -0.06])
 def test_delay_estimator_finds_the_direct_path_and_only_moves_when_sure(
-        far: np.ndarray) -> None:
+        far: np.ndarray, echo_s: float) -> None:
+    """Echo after its reference, near the finder's reach, and before it (the reference
+    behind: a latency the drivers did not report)."""
     rng = np.random.default_rng(5)
-    mic = np.convolve(far, room_ir(0.07, rng))[: len(far)] + rng.normal(0, 10, len(far))
+    late = max(0.0, -echo_s)  # the reference, delayed by as much
+    mic = np.convolve(far, room_ir(max(0.0, echo_s), rng))[: len(far)]
+    mic += rng.normal(0, 10, len(far))
+    ref = np.concatenate([np.zeros(round(late * RATE)), far])[: len(far)]
     est = DelayEstimator(target_ms=40)
     fixes = []
     for i in range(0, 2 * RATE, FRAME):
-        est.add(s16(mic[i : i + FRAME]), s16(far[i : i + FRAME]))
+        est.add(s16(mic[i : i + FRAME]), s16(ref[i : i + FRAME]))
         if i % (RATE // 2) == 0 and i:
             fixes.append(est.correction_s())
     answered = [f for f in fixes if f is not None]
     assert answered, fixes
     assert fixes[0] is None  # one estimate alone is not acted on
-    assert all(abs(f - 0.030) < 0.002 for f in answered), answered  # 70 ms, kept at 40
+    # kept at 40 ms ahead of its echo
+    assert all(abs(f - (echo_s - 0.040)) < 0.002 for f in answered), answered
+
+
+def test_the_delay_finders_transform_length_is_the_next_quick_one() -> None:
+    def smooth(m: int) -> bool:
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    quick = [m for m in range(1, 4000) if smooth(m)]
+    for n in range(1, 3000):
+        assert _fast_len(n) == next(m for m in quick if m >= n), n
+    assert _fast_len(16000 + 6400) == 22500  # a second of audio and the 400 ms reach
 
 
 def test_delay_estimator_gives_no_answer_when_the_microphone_holds_no_echo(
