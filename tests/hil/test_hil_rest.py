@@ -67,3 +67,47 @@ def test_an_idle_speaker_rests_and_resumes_cleanly_on_time(
     onset = min(at + np.flatnonzero(np.abs(s) > 400)[0] / 16000
                 for at, s in ref._chunks if (np.abs(s) > 400).any())
     assert abs(onset - heard) < 0.005, f"reference {1000 * (onset - heard):+.1f} ms off"
+
+
+def test_silence_in_a_conversation_costs_no_echo_work_and_the_reference_stays_on_time(
+        rig: PulseRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a conversation the device runs on silence (it never rests there); past the
+    twin's window, that silence is not resampled into the reference again, and a reply
+    after it is still placed where the speaker plays it."""
+    if not isinstance(rig, PulseRig):
+        pytest.skip("needs the PulseAudio rig's recorder")
+    for k, v in rig.env.items():
+        monkeypatch.setenv(k, v)
+    from pivox.audio.alsa import AlsaSink
+    from pivox.audio.playback import QUIET_REF_S
+
+    ref = EchoReference(keep_s=30)
+    rec = rig.record()
+    player = Player(lambda: AlsaSink(rig.spk_device, 48000), volume=1.0, jitter_ms=0,
+                    echo_ref=ref, rest_after_s=0.5)
+    player.observe("state", {"state": "listening"})
+    player.start()
+    try:
+        def written_after(periods: int) -> int:  # 20 ms periods; the rig starts slowly
+            end = time.monotonic() + 10
+            while player.stats.periods_written < periods and time.monotonic() < end:
+                time.sleep(0.02)
+            return player.stats.periods_written
+
+        written = written_after(round((QUIET_REF_S + 0.2) / 0.02))
+        fed = len(ref._chunks)
+        assert written_after(written + 25) >= written + 25 and not player.stats.resting
+        assert len(ref._chunks) == fed, "silence is still resampled into the reference"
+        asked = time.monotonic()
+        player.play(tone(0.5))
+        player.finish()
+        time.sleep(1.2)
+    finally:
+        player.stop()
+        time.sleep(0.2)
+        rec.stop()
+    x, t = rec.samples()
+    heard = first_loud(t, x, asked - 0.05)
+    onset = min(at + np.flatnonzero(np.abs(s) > 400)[0] / 16000
+                for at, s in ref._chunks if (np.abs(s) > 400).any())
+    assert abs(onset - heard) < 0.005, f"reference {1000 * (onset - heard):+.1f} ms off"

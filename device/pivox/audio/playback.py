@@ -26,7 +26,7 @@ import soxr
 from pivox.audio.base import AudioSink, DeviceError
 from pivox.audio.convert import Segment, ToDevice
 from pivox.audio.echo import EchoReference
-from pivox.audio.ownvoice import OwnVoice
+from pivox.audio.ownvoice import SILENT_S, OwnVoice
 from pivox.audio.worker import DeviceThread
 from pivox.core.formats import MIC_RATE as ECHO_RATE
 from pivox.core.formats import MODEL_RATE as REPLY_RATE
@@ -36,6 +36,9 @@ FADE_S = 0.003  # ramps at the edges of a gap
 REST_AFTER_S = 1.0  # silence written after the last sound before the device is paused
 REST_BEAT_S = 0.25  # heartbeat while paused: half the supervisor's shortest quiet limit
 AWAKE_STATES = ("listening", "thinking", "speaking")  # a conversation: never rest in one
+# Silence fed to the echo reference (and the own-voice twin) after the last sound before
+# more of it is skipped: the twin's decision window, far past the resampler's tail.
+QUIET_REF_S = SILENT_S
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Player(DeviceThread):
         self._own_voice = own_voice
         self._ref_resampler: soxr.ResampleStream | None = None
         self._ref_lag = 0.0  # seconds of speaker audio inside the reference's resampler
+        self._ref_quiet_s = 0.0  # silence fed to the reference since the last sound
         self.stats = PlaybackStats()
         self.sink: AudioSink | None = None
 
@@ -221,15 +225,24 @@ class Player(DeviceThread):
                 self.stats.reply_samples += len(chunk) // 2
             return chunk
 
-    def _feed_reference(self, chunk: bytes, sink: AudioSink) -> None:
+    def _feed_reference(self, chunk: bytes, sink: AudioSink, quiet: bool) -> None:
         """Tell the echo canceller exactly what was just sent, and when it will be heard.
 
         One resampler stream runs through silence and sound alike while the device runs
         (restarting it mid-reply would tear the timeline by its filter's delay); what it
         holds back is accounted in `_ref_lag`. A rest starts a new one (the old held only
-        silence), and the reference re-anchors on the jump in time."""
+        silence), and the reference re-anchors on the jump in time. Once QUIET_REF_S of
+        silence has gone through (`quiet`: nothing was queued), more of it is not fed: the
+        resampler holds only silence, which it keeps until sound comes, so skipping it
+        changes nothing but the cost of a conversation's quiet parts."""
         assert self._echo_ref is not None
         dur = len(chunk) / 2 / sink.rate
+        if not quiet:
+            self._ref_quiet_s = 0.0
+        elif self._ref_quiet_s >= QUIET_REF_S:
+            return  # read back as the zeros it is; no resampling, avail() or twin for it
+        else:
+            self._ref_quiet_s += dur
         heard_at = time.monotonic() + sink.delay_s() - dur
         x = np.frombuffer(chunk, dtype="<i2")
         if sink.rate != ECHO_RATE:
@@ -378,4 +391,4 @@ class Player(DeviceThread):
                 self.stats.underruns += now_xruns - xruns
             xruns = now_xruns
             if self._echo_ref is not None:
-                self._feed_reference(chunk, sink)
+                self._feed_reference(chunk, sink, chunk is silence)
