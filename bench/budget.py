@@ -13,11 +13,9 @@ falls silent within BARGE_LIMIT_MS of the server's `interrupted`, and no microph
 was dropped or overrun. The smallest clean quota is searched on QUOTAS by bisection
 (clean is taken to be monotonic in the quota).
 
-The rig's own floor is measured beside it with the same method: a bare loop in its own
-process that only reads the microphone PCM (16 kHz) and writes the speaker PCM (48 kHz)
-with the daemon's default periods (pivox.config), as its two audio threads do, is clean
-at a quota when neither device over- or underran. On a Pi's own `hw:` devices that floor is
-not paid: the quota also pays for libpulse inside the process here.
+The rig's own floor is measured beside it with the same method (bench.floor): a bare loop
+that only reads the microphone PCM and writes the speaker PCM as the daemon's two audio
+threads do. On a Pi's own `hw:` devices that floor is not paid.
 """
 
 from __future__ import annotations
@@ -25,16 +23,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench import threads
 
 ROOT = Path(__file__).resolve().parents[1]
 HIL = ROOT / "tests" / "hil"
@@ -195,11 +193,15 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
             quota = Quota(pct, d.proc.pid)
             time.sleep(1.0)
         c0, w0 = cpu_s(d.proc.pid), time.monotonic()
+        th0 = threads.sample(d.proc.pid)
         # 1: the wake word and the question; the reply heard whole.
         rig.feeder.say(pcm)
         states.wait("speaking", 20)
         t_reply = time.monotonic() - 0.3  # the wake chime ended a second before this
+        th_reply, w_reply = threads.sample(d.proc.pid), time.monotonic()
         states.wait("idle", 30)
+        out["reply_cpu_pct"] = threads.total(th_reply, threads.sample(d.proc.pid),
+                                             time.monotonic() - w_reply)
         time.sleep(0.3)
         out["reply_heard_s"] = round(_loud_between(rec, t_reply, time.monotonic()), 3)
         st = d.status()
@@ -224,6 +226,8 @@ def conversation(rig_mod: Any, daemon_cls: Any, server_cls: Any, tmp: Path,
         st = d.status()
         out["talked_over"] = st["audio"]["talked_over"]
         out["cpu_pct"] = round(100 * (cpu_s(d.proc.pid) - c0) / (time.monotonic() - w0), 2)
+        out["threads_cpu_pct"] = threads.share(th0, threads.sample(d.proc.pid),
+                                               time.monotonic() - w0)
         out["dropped_frames"] = st["audio"]["dropped_frames"]
         out["overruns"] = st["audio"]["overruns"]
         out["underruns"] = st["audio"]["underruns"]
@@ -257,83 +261,6 @@ def clean(r: dict[str, Any], heard_ref: float, underruns_ref: int = 0) -> bool:
             and r.get("underruns", 1) <= underruns_ref
             and r.get("playing_at_barge_in") and r["barge_in_ms"] < BARGE_LIMIT_MS
             and r.get("dropped_frames") == 0 and r.get("overruns") == 0)
-
-
-def _floor_child(seconds: float) -> dict[str, Any]:
-    """The bare loop: the daemon's two device streams and nothing else."""
-    import alsaaudio
-
-    from pivox.config import CaptureConfig, PlaybackConfig
-
-    mic, out = CaptureConfig(), PlaybackConfig()
-    mic_period = mic.rate * mic.period_ms // 1000
-    spk_period = out.rate * out.period_ms // 1000
-    cap = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device="pivox_mic",
-                        rate=mic.rate, channels=mic.channels,
-                        format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=mic_period, periods=4)
-    spk = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, alsaaudio.PCM_NORMAL, device="pivox_spk",
-                        rate=out.rate, channels=out.channels,
-                        format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=spk_period, periods=4)
-    n = np.arange(spk_period)
-    wave = np.sin(n * 2 * np.pi * 441 / out.rate) * 8000
-    tone = np.repeat(wave, out.channels).astype("<i2").tobytes()
-    counts = {"overruns": 0, "underruns": 0, "mic_samples": 0,
-              "mic_samples_due": round(seconds * mic.rate)}
-    stop = threading.Event()
-
-    def play() -> None:
-        while not stop.is_set():
-            if spk.write(tone) < 0:
-                counts["underruns"] += 1
-
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
-    sys.stdin.readline()  # the parent has set the quota
-    player = threading.Thread(target=play, daemon=True)
-    player.start()
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        n, _ = cap.read()
-        if n < 0:
-            counts["overruns"] += 1
-        elif n:
-            counts["mic_samples"] += n
-    stop.set()
-    player.join(timeout=1)
-    return counts
-
-
-def floor(rig_mod: Any, tmp: Path, pct: float | None) -> dict[str, Any]:
-    (tmp / "pulse").mkdir()
-    rig = rig_mod.PulseRig(tmp / "pulse")
-    rig.start()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.budget", "--floor", str(FLOOR_S)],
-                            cwd=ROOT, env=rig.env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    quota = None
-    try:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdout.readline()
-        time.sleep(0.5)  # the mic stream starts flowing
-        if pct is not None:
-            quota = Quota(pct, proc.pid)
-        c0, w0 = cpu_s(proc.pid), time.monotonic()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        time.sleep(FLOOR_S - 0.5)
-        used = 100 * (cpu_s(proc.pid) - c0) / (time.monotonic() - w0)
-        r = json.loads(proc.stdout.readline())
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        rig.stop()
-        if quota is not None:
-            quota.remove()
-    return {"quota_pct": pct, "cpu_pct": round(used, 2), **r,
-            "clean": r["overruns"] == 0 and r["underruns"] == 0
-            and r["mic_samples"] >= 0.95 * r["mic_samples_due"]}
 
 
 def _search(grid: tuple[float, ...], is_clean: Any) -> float | None:
@@ -376,6 +303,8 @@ def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
             print(f"budget: {json.dumps(r)}", file=sys.stderr)
             return bool(r["clean"])
 
+        from bench.floor import floor
+
         def floor_clean(pct: float) -> bool:
             r = floor(rig_mod, fresh(), pct)
             floors.append(r)
@@ -405,12 +334,13 @@ def run(quotas: tuple[float, ...] | None = None) -> dict[str, Any]:
                f"a bare loop reading the mic PCM and writing the speaker PCM for "
                f"{FLOOR_S:.0f} s, clean = no over/underrun; rig_floor_cpu_pct: what it "
                "uses unconfined; cpu_pct: the daemon's utime+stime over its conversations; "
+               "reply_cpu_pct: the whole daemon from `speaking` until idle again (the "
+               "first reply and its tail); threads_cpu_pct: each thread over the "
+               "conversations, from /proc/PID/task/*/schedstat by thread name (loop: the "
+               "main thread; threaded-ml: libpulse's); "
                "budget_load: /proc/loadavg before -> after",
     }
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--floor"]:
-        print(json.dumps(_floor_child(float(sys.argv[2]))))
-    else:
-        print(json.dumps(run()))
+    print(json.dumps(run()))

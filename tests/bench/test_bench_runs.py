@@ -48,7 +48,15 @@ def test_budget_reports_its_search_or_why_it_cannot() -> None:
     assert isinstance(figures["rig_floor_cpu_pct"], float)
     for r in figures["budget_tried"]:
         assert {"reply_heard_s", "barge_in_ms", "underruns", "dropped_frames",
-                "overruns", "cpu_pct", "clean"} <= r.keys()
+                "overruns", "cpu_pct", "reply_cpu_pct", "clean"} <= r.keys()
+    # Where the CPU went, by the daemon's own thread names: the audio threads and the
+    # loop each did work, and together they are the process's time.
+    ref = figures["budget_unconfined"]
+    used = ref["threads_cpu_pct"]
+    assert {"pivox-capture", "pivox-playback", "loop"} <= used.keys(), used
+    assert all(used[n] > 0 for n in ("pivox-capture", "pivox-playback", "loop"))
+    assert abs(sum(used.values()) - ref["cpu_pct"]) < 0.5 * ref["cpu_pct"], ref
+    assert ref["reply_cpu_pct"] > 0
     print(json.dumps(figures, indent=1))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from pivox.core.formats import MIC_RATE
 from pivox.core.wakeword import WakeEngine
+from pivox.hw.threadname import name_os_thread
 
 log = logging.getLogger("pivox.ownvoice")
 BEFORE_S = 0.5  # the microphone's engine may decide a little before the twin does
@@ -84,6 +85,7 @@ class OwnVoice:
             self._wake.set()
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stopping:
             self._wake.wait()
             self._wake.clear()

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from pivox.hw.threadname import name_os_thread
+
 RETRY_BEAT_S = 0.5
 
 
@@ -37,6 +39,7 @@ class DeviceThread:
         raise NotImplementedError
 
     def _guarded(self) -> None:
+        name_os_thread()  # `top -H` on the box says which part spends the CPU
         try:
             self._run()
         except BaseException as exc:  # the supervisor decides; the thread only reports

@@ -31,6 +31,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pivox.hw.threadname import name_os_thread
+
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 IDENTIFIER = "pivox"
 FIELD = re.compile(r"PIVOX_[A-Z0-9_]+")
@@ -160,6 +162,7 @@ class _Writer:
         self._thread.start()
 
     def _run(self) -> None:
+        name_os_thread()
         while (record := self.queue.get()) is not None:
             self.handler.handle(record)
             self.queue.task_done()
