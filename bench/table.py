@@ -29,6 +29,18 @@ def _join(*parts: Callable[[dict[str, Any]], str], sep: str = " / "
     return lambda f: sep.join(p(f) for p in parts)
 
 
+def _u(key: str, unit: str) -> Callable[[dict[str, Any]], str]:
+    """A figure of the budget's unconfined conversation."""
+    return lambda f: _v(key, unit)(f.get("budget_unconfined") or {})
+
+
+def _threads(f: dict[str, Any]) -> str:
+    used = (f.get("budget_unconfined") or {}).get("threads_cpu_pct")
+    if not used:
+        return "n/a"
+    return ", ".join(f"{name} {pct} %" for name, pct in used.items() if pct >= 0.05)
+
+
 ROWS: list[Row] = [
     ("CPU budget: smallest clean quota", "measured", _v("min_clean_quota_pct", " % of one core"),
      "whole conversations with a barge-in through `pivox run` on the PulseAudio rig under "
@@ -37,6 +49,12 @@ ROWS: list[Row] = [
                                                     _v("rig_floor_cpu_pct", " % used")),
      "a bare loop reading the mic PCM and writing the speaker PCM through the pulse plugin "
      "(not paid on a Pi's own `hw:` devices)"),
+    ("CPU in a conversation / in a reply", "measured",
+     _join(_u("cpu_pct", " %"), _u("reply_cpu_pct", " % of one core")),
+     "the budget's unconfined run: its two conversations; the first reply from `speaking` "
+     "until idle again"),
+    ("... by thread", "measured", _threads,
+     "the same conversations, each thread's time on a CPU (schedstat) by its name"),
     ("idle CPU, whole daemon", "measured", _v("idle_cpu_percent", " % of one core"),
      "`pivox run`, every thread, 2 min idle on the PulseAudio rig"),
     ("bare wake engine, same PCM", "measured", _v("bare_engine_cpu_percent", " %"),
