@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,18 @@ def first_loud(times: np.ndarray, x: np.ndarray, after: float) -> float:
     idx = np.flatnonzero((np.abs(x) > 400) & (times > after))
     assert len(idx), "nothing was heard"
     return float(times[idx[0]])
+
+
+def reference_onset(ref: EchoReference) -> float:
+    """When the echo reference says the first loud sample is heard."""
+    return min(at + np.flatnonzero(np.abs(s) > 400)[0] / 16000
+               for at, s in ref._chunks if (np.abs(s) > 400).any())
+
+
+def stop(player: Player, rec: Any) -> None:
+    player.stop()
+    time.sleep(0.2)  # the recorder hears the last of it
+    rec.stop()
 
 
 def test_an_idle_speaker_rests_and_resumes_cleanly_on_time(
@@ -54,9 +67,7 @@ def test_an_idle_speaker_rests_and_resumes_cleanly_on_time(
         time.sleep(1.2)
         assert player.stats.rests >= 1 and player.stats.periods_written > written + 20
     finally:
-        player.stop()
-        time.sleep(0.2)
-        rec.stop()
+        stop(player, rec)
     x, t = rec.samples()
     heard = first_loud(t, x, asked - 0.05)
     assert heard - asked < 0.2, f"resumed {1000 * (heard - asked):.0f} ms after play()"
@@ -64,8 +75,7 @@ def test_an_idle_speaker_rests_and_resumes_cleanly_on_time(
     around = (t > asked - 0.5) & (t < heard + 0.6)
     assert np.max(np.abs(np.diff(x[around]))) <= AMP * 2 * np.pi * TONE_HZ / 48000 * 1.2
     # The echo reference says when the tone was heard, to within a few milliseconds.
-    onset = min(at + np.flatnonzero(np.abs(s) > 400)[0] / 16000
-                for at, s in ref._chunks if (np.abs(s) > 400).any())
+    onset = reference_onset(ref)
     assert abs(onset - heard) < 0.005, f"reference {1000 * (onset - heard):+.1f} ms off"
 
 
@@ -103,11 +113,8 @@ def test_silence_in_a_conversation_costs_no_echo_work_and_the_reference_stays_on
         player.finish()
         time.sleep(1.2)
     finally:
-        player.stop()
-        time.sleep(0.2)
-        rec.stop()
+        stop(player, rec)
     x, t = rec.samples()
     heard = first_loud(t, x, asked - 0.05)
-    onset = min(at + np.flatnonzero(np.abs(s) > 400)[0] / 16000
-                for at, s in ref._chunks if (np.abs(s) > 400).any())
+    onset = reference_onset(ref)
     assert abs(onset - heard) < 0.005, f"reference {1000 * (onset - heard):+.1f} ms off"
